@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PMSOCKS_NS_LOOP_H
+#define PMSOCKS_NS_LOOP_H
+
+#include <assert.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What an epoll event is about; the loop dispatches on it. */
+enum epoll_type {
+	EPOLL_TYPE_NONE = 0,
+	EPOLL_TYPE_TUN,	   /* the tun device: packets from the sandbox */
+	EPOLL_TYPE_SIGNAL, /* signalfd: SIGCHLD and signals to forward */
+	EPOLL_TYPE_MAX,
+};
+
+/* The epoll data word: type, plus fd and flow index for per-flow events. */
+union epoll_ref {
+	struct {
+		uint32_t type : 8;
+		uint32_t flow : 24;
+		int32_t fd;
+	};
+	uint64_t u64;
+};
+static_assert(sizeof(union epoll_ref) <= sizeof(uint64_t), "epoll_ref fits the epoll data word");
+
+struct loop_stats {
+	uint64_t tun_packets_dropped;
+};
+
+struct loop {
+	int epoll_fd;
+	int signal_fd;
+	int tun_fd;
+	pid_t child;
+	bool child_done;
+	int exit_status;
+	struct loop_stats stats;
+};
+
+int loop_init(struct loop *l, int tun_fd, pid_t child);
+int loop_add(struct loop *l, int fd, uint32_t events, union epoll_ref ref);
+int loop_run(struct loop *l);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PMSOCKS_NS_OPTS_H
+#define PMSOCKS_NS_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "pmsocks-ns/log.h"
+
+#define OPTS_MAX_KEEP_FDS 64
+#define OPTS_MTU_DEFAULT  65520
+#define OPTS_MTU_MIN	  1280 /* IPv6 minimum link MTU */
+#define OPTS_MTU_MAX	  65535
+
+/* What the seccomp filter does with UDP sockets of the command. */
+enum udp_mode {
+	UDP_BLOCK, /* socket(AF_INET{,6}, SOCK_DGRAM) fails with EPERM */
+	UDP_DNS,   /* UDP sockets allowed; only the DNS stub answers them */
+};
+
+struct opts {
+	unsigned int mtu;
+	bool new_pid;
+	bool seccomp;
+	enum udp_mode udp;
+	int keep_fds[OPTS_MAX_KEEP_FDS];
+	size_t n_keep_fds;
+	enum log_level log_level;
+	char **command; /* NULL-terminated argv of the command */
+};
+
+/* opts_parse() results besides 0 (run) and -EINVAL (usage error). */
+#define OPTS_HELP    1
+#define OPTS_VERSION 2
+
+int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen);
+void opts_usage(FILE *out);
+
+#endif

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * opts.c - Command line and environment
+ *
+ * Theory of operation: opts_parse() turns argv and the environment into a
+ * struct opts and never exits, so the unit tests can drive it. Parsing stops at
+ * the first non-option word (or "--"): everything from there on is the command
+ * and its own options. Command-line flags override the environment. Errors come
+ * back as text naming the option and what was expected; main() prints them with
+ * a usage hint and exits 2 before anything is created.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pmsocks-ns/opts.h"
+#include "pmsocks-ns/util.h"
+
+enum {
+	OPT_MTU = 256,
+	OPT_KEEP_FD,
+	OPT_PID,
+	OPT_UDP,
+	OPT_NO_SECCOMP,
+	OPT_VERSION,
+};
+
+static const struct option opts_long[] = {
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"verbose", no_argument, NULL, 'v'},
+	{"mtu", required_argument, NULL, OPT_MTU},
+	{"keep-fd", required_argument, NULL, OPT_KEEP_FD},
+	{"pid", no_argument, NULL, OPT_PID},
+	{"udp", required_argument, NULL, OPT_UDP},
+	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{NULL, 0, NULL, 0},
+};
+
+/**
+ * opts_usage() - Print the short usage text
+ * @out: stream to print to
+ */
+void opts_usage(FILE *out)
+{
+	fputs("Usage: pmsocks-ns [options] [--] command [args...]\n"
+	      "Run command in its own user and network namespace whose only way out\n"
+	      "is a tun device served by pmsocks-ns.\n"
+	      "\n"
+	      "  -h, --help          show this help and exit\n"
+	      "      --version       show the version and exit\n"
+	      "  -v, --verbose       log more (repeat for debug output; also SOCKS_DEBUG)\n"
+	      "      --mtu N         MTU of tun0 in the sandbox (1280..65535, default 65520)\n"
+	      "      --keep-fd N     leave fd N open for the command (repeatable)\n"
+	      "      --pid           also create a PID namespace: nothing outlives the command\n"
+	      "      --udp=MODE      block (default): UDP sockets fail with EPERM;\n"
+	      "                      dns: UDP sockets allowed (only DNS is answered)\n"
+	      "      --no-seccomp    debugging only: no syscall filter on the command\n"
+	      "\n"
+	      "See pmsocks-ns(1).\n",
+	      out);
+}
+
+static int opts_add_keep_fd(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+	unsigned long fd;
+	size_t i;
+
+	if (util_parse_uint(arg, 3, 1UL << 30, &fd)) {
+		snprintf(err, errlen, "--keep-fd: '%s' is not a file descriptor number >= 3", arg);
+		return -EINVAL;
+	}
+	if (fcntl((int)fd, F_GETFD) < 0) {
+		snprintf(err, errlen, "--keep-fd: fd %lu is not open", fd);
+		return -EINVAL;
+	}
+	for (i = 0; i < o->n_keep_fds; i++)
+		if (o->keep_fds[i] == (int)fd)
+			return 0;
+	if (o->n_keep_fds == OPTS_MAX_KEEP_FDS) {
+		snprintf(err, errlen, "--keep-fd: at most %d descriptors can be kept",
+			 OPTS_MAX_KEEP_FDS);
+		return -EINVAL;
+	}
+	o->keep_fds[o->n_keep_fds++] = (int)fd;
+	return 0;
+}
+
+static void opts_defaults(struct opts *o)
+{
+	const char *debug = getenv("SOCKS_DEBUG");
+
+	memset(o, 0, sizeof(*o));
+	o->mtu = OPTS_MTU_DEFAULT;
+	o->seccomp = true;
+	o->udp = UDP_BLOCK;
+	o->log_level = (debug && *debug) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN;
+}
+
+/**
+ * opts_parse() - Parse the command line and environment
+ * @o:      filled with the result
+ * @argc:   argument count
+ * @argv:   arguments, argv[0] being the program name
+ * @err:    receives the error message on -EINVAL
+ * @errlen: size of @err
+ *
+ * Return: 0 to run the command, OPTS_HELP or OPTS_VERSION, or -EINVAL
+ */
+int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
+{
+	unsigned long mtu;
+	int verbose = 0;
+	int c;
+
+	opts_defaults(o);
+	err[0] = '\0';
+	optind = 0; /* full reinitialisation, so the parser can run more than once */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hv", opts_long, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			return OPTS_HELP;
+		case OPT_VERSION:
+			return OPTS_VERSION;
+		case 'v':
+			verbose++;
+			break;
+		case OPT_MTU:
+			if (util_parse_uint(optarg, OPTS_MTU_MIN, OPTS_MTU_MAX, &mtu)) {
+				snprintf(err, errlen, "--mtu: '%s' is not a number from %d to %d",
+					 optarg, OPTS_MTU_MIN, OPTS_MTU_MAX);
+				return -EINVAL;
+			}
+			o->mtu = (unsigned int)mtu;
+			break;
+		case OPT_KEEP_FD:
+			if (opts_add_keep_fd(o, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_PID:
+			o->new_pid = true;
+			break;
+		case OPT_UDP:
+			if (!strcmp(optarg, "block")) {
+				o->udp = UDP_BLOCK;
+			} else if (!strcmp(optarg, "dns")) {
+				o->udp = UDP_DNS;
+			} else {
+				snprintf(err, errlen, "--udp: unknown mode '%s' (expected block or dns)",
+					 optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_NO_SECCOMP:
+			o->seccomp = false;
+			break;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs an argument", argv[optind - 1]);
+			return -EINVAL;
+		case '?':
+		default:
+			if (optopt)
+				snprintf(err, errlen, "unknown option '-%c'", optopt);
+			else
+				snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (verbose == 1 && o->log_level < LOG_LEVEL_INFO)
+		o->log_level = LOG_LEVEL_INFO;
+	else if (verbose >= 2)
+		o->log_level = LOG_LEVEL_DEBUG;
+	if (optind >= argc) {
+		snprintf(err, errlen, "no command given");
+		return -EINVAL;
+	}
+	o->command = &argv[optind];
+	return 0;
+}

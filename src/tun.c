@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tun.c - The tun device and passing its fd out of the sandbox
+ *
+ * Theory of operation: the child creates tun0 inside the new network namespace
+ * (a tun device belongs to the namespace it was created in) and hands the fd
+ * to the parent over the sync socket with SCM_RIGHTS. The parent reads and
+ * writes IP packets on that fd from the host namespace; the child closes its
+ * copy before exec, so the command cannot touch the device.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "pmsocks-ns/tun.h"
+#include "pmsocks-ns/util.h"
+
+static void tun_open_hint(int err, char *buf, size_t len)
+{
+	struct stat st;
+
+	switch (err) {
+	case ENOENT:
+		snprintf(buf, len,
+			 "cannot open " TUN_DEV_PATH ": No such file or directory (hint: load the "
+			 "tun module with 'modprobe tun', or create the node as root: 'mkdir -p "
+			 "/dev/net && mknod -m 0666 " TUN_DEV_PATH " c 10 200')");
+		return;
+	case EACCES:
+	case EPERM:
+		if (stat(TUN_DEV_PATH, &st) == 0 && (st.st_mode & 0006) != 0006) {
+			snprintf(buf, len,
+				 "cannot open " TUN_DEV_PATH ": %s (hint: it is mode %04o here; "
+				 "distributions ship it 0666, which is safe because only a "
+				 "process with CAP_NET_ADMIN in its network namespace can create "
+				 "a device with it. As root: 'chmod 0666 " TUN_DEV_PATH "', or "
+				 "make it permanent with a udev rule: KERNEL==\"tun\", "
+				 "MODE=\"0666\")",
+				 strerror(err), st.st_mode & 07777);
+			return;
+		}
+		break;
+	case ENODEV:
+	case ENXIO:
+		snprintf(buf, len,
+			 "cannot open " TUN_DEV_PATH ": %s (hint: the kernel has no tun driver; "
+			 "load it with 'modprobe tun' or enable CONFIG_TUN)",
+			 strerror(err));
+		return;
+	default:
+		break;
+	}
+	snprintf(buf, len, "cannot open " TUN_DEV_PATH ": %s", strerror(err));
+}
+
+/**
+ * tun_open() - Create a tun device (IFF_TUN, IFF_NO_PI) in the current netns
+ * @name:   interface name
+ * @fd_out: receives the device fd (close-on-exec, non-blocking)
+ * @err:    receives a message with a hint on failure
+ * @errlen: size of @err
+ *
+ * Return: 0, or -errno
+ */
+int tun_open(const char *name, int *fd_out, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd, ret;
+
+	fd = open(TUN_DEV_PATH, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		ret = -errno;
+		tun_open_hint(-ret, err, errlen);
+		return ret;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create tun device %s: %s", name, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/**
+ * tun_send_fd() - Send a message with one fd attached (SCM_RIGHTS)
+ * @sock: connected unix socket
+ * @fd:   descriptor to pass
+ * @msg:  payload
+ * @len:  payload length (at least one byte)
+ *
+ * Return: 0, or -errno
+ */
+int tun_send_fd(int sock, int fd, const void *msg, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = (void *)msg, .iov_len = len};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cmsg;
+
+	memset(&u, 0, sizeof(u));
+	cmsg = CMSG_FIRSTHDR(&mh);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+	if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+/**
+ * tun_recv_fd() - Receive a message and the fd attached to it, if any
+ * @sock:   connected unix socket
+ * @msg:    buffer for the payload
+ * @len:    size of @msg
+ * @fd_out: receives the fd (close-on-exec), or -1 if none came
+ *
+ * Return: payload length (0 on end of file), or -errno
+ */
+ssize_t tun_recv_fd(int sock, void *msg, size_t len, int *fd_out)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = msg, .iov_len = len};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cmsg;
+	ssize_t n;
+
+	*fd_out = -1;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (cmsg = CMSG_FIRSTHDR(&mh); cmsg; cmsg = CMSG_NXTHDR(&mh, cmsg)) {
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+		    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd_out, CMSG_DATA(cmsg), sizeof(int));
+	}
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		if (*fd_out >= 0)
+			close(*fd_out);
+		*fd_out = -1;
+		return -EMSGSIZE;
+	}
+	return n;
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Unit tests for opts.c: command line and environment parsing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "pmsocks-ns/opts.h"
+
+static struct opts o;
+static char err[256];
+
+#define PARSE(...)                                                                                 \
+	({                                                                                         \
+		char *argv_[] = {"pmsocks-ns", __VA_ARGS__, NULL};                                 \
+		opts_parse(&o, (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, err,           \
+			   sizeof(err));                                                           \
+	})
+
+static void no_env(void)
+{
+	unsetenv("SOCKS_DEBUG");
+}
+
+TestSuite(opts, .init = no_env);
+
+Test(opts, defaults)
+{
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.mtu, 65520);
+	cr_assert(o.seccomp);
+	cr_assert_eq(o.udp, UDP_BLOCK);
+	cr_assert(!o.new_pid);
+	cr_assert_eq(o.n_keep_fds, 0);
+	cr_assert_eq(o.log_level, LOG_LEVEL_WARN);
+	cr_assert_str_eq(o.command[0], "true");
+	cr_assert_null(o.command[1]);
+}
+
+Test(opts, command_options_are_not_ours)
+{
+	cr_assert_eq(PARSE("--pid", "ls", "-l", "--mtu", "x"), 0, "%s", err);
+	cr_assert(o.new_pid);
+	cr_assert_str_eq(o.command[0], "ls");
+	cr_assert_str_eq(o.command[1], "-l");
+	cr_assert_str_eq(o.command[2], "--mtu");
+	cr_assert_eq(o.mtu, 65520);
+}
+
+Test(opts, double_dash_ends_options)
+{
+	cr_assert_eq(PARSE("--", "--pid"), 0, "%s", err);
+	cr_assert(!o.new_pid);
+	cr_assert_str_eq(o.command[0], "--pid");
+}
+
+Test(opts, mtu_bounds)
+{
+	cr_assert_eq(PARSE("--mtu", "1280", "true"), 0, "%s", err);
+	cr_assert_eq(o.mtu, 1280);
+	cr_assert_eq(PARSE("--mtu=65535", "true"), 0, "%s", err);
+	cr_assert_eq(o.mtu, 65535);
+	cr_assert_eq(PARSE("--mtu", "1279", "true"), -EINVAL);
+	cr_assert_str_eq(err, "--mtu: '1279' is not a number from 1280 to 65535");
+	cr_assert_eq(PARSE("--mtu", "65536", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--mtu", "15x", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--mtu", "-1500", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--mtu", "", "true"), -EINVAL);
+}
+
+Test(opts, udp_modes)
+{
+	cr_assert_eq(PARSE("--udp=dns", "true"), 0, "%s", err);
+	cr_assert_eq(o.udp, UDP_DNS);
+	cr_assert_eq(PARSE("--udp", "block", "true"), 0, "%s", err);
+	cr_assert_eq(o.udp, UDP_BLOCK);
+	cr_assert_eq(PARSE("--udp=allow", "true"), -EINVAL);
+	cr_assert_str_eq(err, "--udp: unknown mode 'allow' (expected block or dns)");
+}
+
+Test(opts, no_seccomp)
+{
+	cr_assert_eq(PARSE("--no-seccomp", "true"), 0, "%s", err);
+	cr_assert(!o.seccomp);
+}
+
+Test(opts, keep_fd)
+{
+	int fd = open("/dev/null", O_RDONLY);
+	char num[16];
+
+	cr_assert_geq(fd, 3);
+	snprintf(num, sizeof(num), "%d", fd);
+	cr_assert_eq(PARSE("--keep-fd", num, "--keep-fd", num, "true"), 0, "%s", err);
+	cr_assert_eq(o.n_keep_fds, 1, "a repeated fd is kept once");
+	cr_assert_eq(o.keep_fds[0], fd);
+	close(fd);
+	cr_assert_eq(PARSE("--keep-fd", num, "true"), -EINVAL);
+	cr_assert(strstr(err, "is not open"), "%s", err);
+	cr_assert_eq(PARSE("--keep-fd", "2", "true"), -EINVAL);
+	cr_assert(strstr(err, ">= 3"), "%s", err);
+	cr_assert_eq(PARSE("--keep-fd", "abc", "true"), -EINVAL);
+}
+
+Test(opts, errors)
+{
+	cr_assert_eq(PARSE("--bogus", "true"), -EINVAL);
+	cr_assert_str_eq(err, "unknown option '--bogus'");
+	cr_assert_eq(PARSE("-x", "true"), -EINVAL);
+	cr_assert_str_eq(err, "unknown option '-x'");
+	cr_assert_eq(PARSE("--mtu"), -EINVAL);
+	cr_assert_str_eq(err, "option '--mtu' needs an argument");
+	cr_assert_eq(PARSE("--pid"), -EINVAL);
+	cr_assert_str_eq(err, "no command given");
+}
+
+Test(opts, help_and_version)
+{
+	cr_assert_eq(PARSE("--help"), OPTS_HELP);
+	cr_assert_eq(PARSE("-h", "true"), OPTS_HELP);
+	cr_assert_eq(PARSE("--version"), OPTS_VERSION);
+}
+
+Test(opts, verbosity)
+{
+	cr_assert_eq(PARSE("-v", "true"), 0, "%s", err);
+	cr_assert_eq(o.log_level, LOG_LEVEL_INFO);
+	cr_assert_eq(PARSE("-vv", "true"), 0, "%s", err);
+	cr_assert_eq(o.log_level, LOG_LEVEL_DEBUG);
+	setenv("SOCKS_DEBUG", "1", 1);
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.log_level, LOG_LEVEL_DEBUG);
+	setenv("SOCKS_DEBUG", "", 1);
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.log_level, LOG_LEVEL_WARN);
+}
