@@ -26,7 +26,8 @@
  *
  * Signals: the parent blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGCHLD
  * before cloning and reads them from a signalfd (loop.c); the child restores
- * the original mask and dispositions just before execve. Signals generated
+ * the original mask just before execve (dispositions are never changed before
+ * the clone, so what the caller ignored stays ignored). Signals generated
  * by the terminal (si_code SI_KERNEL) already reach the command through its
  * process group and are not forwarded a second time.
  */
@@ -295,13 +296,12 @@ static int netns_close_fds(const struct opts *o)
 static noreturn void netns_exec(const struct opts *o, const sigset_t *old_mask)
 {
 	const char *cmd = o->command[0];
-	size_t i;
 	int ret;
 
-	for (i = 0; i < ARRAY_SIZE(netns_forward_signals); i++)
-		signal(netns_forward_signals[i], SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
+	/*
+	 * Dispositions were never changed (the handler only blocks signals), so
+	 * an ignored SIGHUP under nohup stays ignored; only the mask goes back.
+	 */
 	if (sigprocmask(SIG_SETMASK, old_mask, NULL))
 		die(EXIT_SETUP, "cannot restore the signal mask: %s", strerror(errno));
 	ret = netns_close_fds(o);

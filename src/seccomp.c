@@ -13,7 +13,9 @@
  * Everything else is allowed: the filter is a policy for the network, not a
  * general sandbox. The rules are a table so the unit tests and --verbose can
  * show exactly what is enforced. Socket arguments are compared on their low
- * 32 bits (the kernel reads them as int, so high bits must not slip past).
+ * 32 bits only, with a masked compare: the kernel reads them as int, so a
+ * caller setting high bits must not slip past (libseccomp's SCMP_A0_32()
+ * only narrows the datum; the BPF still compares all 64 bits).
  * The filter covers the native x86-64 ABI and the i386 and x32 ABIs, which a
  * 64-bit process can reach with int 0x80 or the x32 syscall bit.
  */
@@ -51,7 +53,7 @@ const size_t seccomp_n_arches = ARRAY_SIZE(seccomp_arches);
 
 static int seccomp_add_rule(scmp_filter_ctx ctx, const struct seccomp_rule *r)
 {
-	const uint32_t flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+	const uint64_t low32 = 0xffffffffULL, flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
 	struct scmp_arg_cmp cmp[2];
 	unsigned int n = 0;
 	int nr;
@@ -60,9 +62,9 @@ static int seccomp_add_rule(scmp_filter_ctx ctx, const struct seccomp_rule *r)
 	if (nr == __NR_SCMP_ERROR)
 		return -ENOENT;
 	if (r->family != SECCOMP_ARG_ANY)
-		cmp[n++] = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)r->family);
+		cmp[n++] = SCMP_A0(SCMP_CMP_MASKED_EQ, low32, (uint64_t)r->family);
 	if (r->type != SECCOMP_ARG_ANY)
-		cmp[n++] = SCMP_A1_32(SCMP_CMP_MASKED_EQ, ~flags, (uint32_t)r->type);
+		cmp[n++] = SCMP_A1(SCMP_CMP_MASKED_EQ, low32 & ~flags, (uint64_t)r->type);
 	return seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO((uint32_t)r->err), nr, n, cmp);
 }
 

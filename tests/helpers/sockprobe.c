@@ -6,7 +6,7 @@
  * name (EPERM, ENOSYS, ...) on stdout and exits 0, so a test compares text.
  * Built twice: natively and, with gcc -m32 -static, for the i386 ABI.
  *
- *   sockprobe socket FAMILY TYPE [nonblock|cloexec]   libc socket()
+ *   sockprobe socket FAMILY TYPE [nonblock|cloexec]   socket(2)
  *   sockprobe highbits FAMILY TYPE                    socket() with garbage in the high 32 bits
  *   sockprobe x32 FAMILY TYPE                         socket() through the x32 ABI (x86-64 only)
  *   sockprobe socketcall FAMILY TYPE                  socketcall(SYS_SOCKET) (i386 only)
@@ -63,6 +63,18 @@ static int parse_type(const char *s)
 	exit(2);
 }
 
+/* Raw sockets need a protocol; everything else takes the default. */
+static int protocol_for(int family, int type)
+{
+	if (type != SOCK_RAW)
+		return 0;
+	if (family == AF_INET)
+		return 1; /* IPPROTO_ICMP */
+	if (family == AF_INET6)
+		return 58; /* IPPROTO_ICMPV6 */
+	return 0;
+}
+
 static int report(long ret)
 {
 	if (ret >= 0) {
@@ -115,8 +127,17 @@ int main(int argc, char **argv)
 		extra = SOCK_NONBLOCK;
 	if (argc > 4 && !strcmp(argv[4], "cloexec"))
 		extra = SOCK_CLOEXEC;
-	if (!strcmp(argv[1], "socket"))
-		return report(socket(family, type | extra, 0));
+	if (!strcmp(argv[1], "socket")) {
+#ifdef SYS_socketcall
+		/*
+		 * i386: call socket(2) itself, since a glibc built for kernels
+		 * before 4.3 would go through socketcall(2) instead.
+		 */
+		return report(syscall(SYS_socket, family, type | extra, protocol_for(family, type)));
+#else
+		return report(socket(family, type | extra, protocol_for(family, type)));
+#endif
+	}
 #if defined(__x86_64__) && !defined(__ILP32__)
 	if (!strcmp(argv[1], "highbits"))
 		return report(syscall(SYS_socket, (long)family | (1L << 32),
@@ -126,7 +147,8 @@ int main(int argc, char **argv)
 #endif
 #ifdef SYS_socketcall
 	if (!strcmp(argv[1], "socketcall")) {
-		unsigned long args[3] = {(unsigned long)family, (unsigned long)type, 0};
+		unsigned long args[3] = {(unsigned long)family, (unsigned long)type,
+					 (unsigned long)protocol_for(family, type)};
 
 		return report(syscall(SYS_socketcall, SYS_SOCKET, args));
 	}

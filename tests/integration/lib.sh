@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared helpers for the integration tests (sourced, bash).
+# Each check prints one line; the script ends with "N passed, N failed".
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+T_PASS=0
+T_FAIL=0
+T_SKIP=0
+
+t_pass() { T_PASS=$((T_PASS + 1)); printf 'ok   %s\n' "$1"; }
+t_fail() { T_FAIL=$((T_FAIL + 1)); printf 'FAIL %s\n' "$1"; shift; [ $# -gt 0 ] && printf '     %s\n' "$@"; }
+t_skip() { T_SKIP=$((T_SKIP + 1)); printf 'SKIP %s: %s\n' "$1" "$2"; }
+
+# t_eq NAME EXPECTED ACTUAL
+t_eq() {
+	if [ "$2" = "$3" ]; then t_pass "$1"; else t_fail "$1" "expected: $2" "actual:   $3"; fi
+}
+
+# t_match NAME REGEX TEXT
+t_match() {
+	if printf '%s' "$3" | grep -Eq -- "$2"; then t_pass "$1"; else t_fail "$1" "no match for: $2" "in: $3"; fi
+}
+
+# t_nomatch NAME REGEX TEXT
+t_nomatch() {
+	if printf '%s' "$3" | grep -Eq -- "$2"; then t_fail "$1" "unexpected match for: $2" "in: $3"; else t_pass "$1"; fi
+}
+
+# t_wait_for SECONDS COMMAND...: poll (every 50 ms) until COMMAND succeeds; bounded.
+t_wait_for() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@"; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+t_summary() {
+	printf '%d passed, %d failed, %d skipped\n' "$T_PASS" "$T_FAIL" "$T_SKIP"
+	[ "$T_FAIL" -eq 0 ]
+}
+
+# t_reap PID SECONDS: wait for a background job of this shell, killing it if it
+# outlives SECONDS; sets T_RC to its exit status (137 if it had to be killed).
+t_reap() {
+	if ! t_wait_for "$2" sh -c "! kill -0 $1 2>/dev/null || grep -q '^State:.*Z' /proc/$1/status"; then
+		kill -KILL "$1" 2>/dev/null
+	fi
+	wait "$1"
+	T_RC=$?
+}
+
+# t_bg_start OUTFILE COMMAND...: start COMMAND in the background with SIGINT and
+# SIGQUIT at their defaults (bash ignores them in non-interactive background
+# jobs, and the command would inherit that), output to OUTFILE; sets T_BG_PID.
+t_bg_start() {
+	local out=$1; shift
+	env --default-signal=INT,QUIT "$@" >"$out" 2>&1 &
+	T_BG_PID=$!
+}
