@@ -90,6 +90,19 @@ int tun_open(const char *name, int *fd_out, char *err, size_t errlen)
 		close(fd);
 		return ret;
 	}
+	/*
+	 * Persistent, so that closing the last fd does not unregister the device
+	 * synchronously (tens of milliseconds of RCU grace periods at exit). The
+	 * device still dies with its network namespace, whose cleanup the kernel
+	 * runs asynchronously once the last process inside has exited.
+	 */
+	if (ioctl(fd, TUNSETPERSIST, 1) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot make tun device %s persistent: %s", name,
+			 strerror(-ret));
+		close(fd);
+		return ret;
+	}
 	*fd_out = fd;
 	return 0;
 }
