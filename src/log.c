@@ -107,6 +107,24 @@ void die(int status, const char *fmt, ...)
 }
 
 /**
+ * die_child() - Print an error and _exit() (forked children before execve)
+ * @status: exit status
+ * @fmt:    printf format
+ *
+ * A forked child shares the parent's atexit handlers and stdio buffers; they
+ * are the parent's to run and flush, so the child leaves with _exit().
+ */
+void die_child(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_ERR, fmt, ap);
+	va_end(ap);
+	_exit(status);
+}
+
+/**
  * util_assert_fail() - Report a broken invariant and abort
  * @expr: text of the failed expression
  * @file: source file

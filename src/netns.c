@@ -303,23 +303,24 @@ static noreturn void netns_exec(const struct opts *o, const sigset_t *old_mask)
 	 * an ignored SIGHUP under nohup stays ignored; only the mask goes back.
 	 */
 	if (sigprocmask(SIG_SETMASK, old_mask, NULL))
-		die(EXIT_SETUP, "cannot restore the signal mask: %s", strerror(errno));
+		die_child(EXIT_SETUP, "cannot restore the signal mask: %s", strerror(errno));
 	ret = netns_close_fds(o);
 	if (ret)
-		die(EXIT_SETUP, "cannot close file descriptors: %s", strerror(-ret));
+		die_child(EXIT_SETUP, "cannot close file descriptors: %s", strerror(-ret));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		die(EXIT_SETUP, "cannot set no_new_privs: %s", strerror(errno));
+		die_child(EXIT_SETUP, "cannot set no_new_privs: %s", strerror(errno));
 	if (o->seccomp) {
 		ret = seccomp_install(o->udp);
 		if (ret)
-			die(EXIT_SETUP, "cannot install the seccomp filter: %s", strerror(-ret));
+			die_child(EXIT_SETUP, "cannot install the seccomp filter: %s",
+				  strerror(-ret));
 	}
 	execvp(cmd, o->command);
 	if (errno == ENOENT && !strchr(cmd, '/'))
-		die(EXIT_NOT_FOUND, "%s: command not found", cmd);
+		die_child(EXIT_NOT_FOUND, "%s: command not found", cmd);
 	if (errno == ENOENT)
-		die(EXIT_NOT_FOUND, "%s: %s", cmd, strerror(errno));
-	die(EXIT_NOT_EXEC, "cannot execute %s: %s", cmd, strerror(errno));
+		die_child(EXIT_NOT_FOUND, "%s: %s", cmd, strerror(errno));
+	die_child(EXIT_NOT_EXEC, "cannot execute %s: %s", cmd, strerror(errno));
 }
 
 /* pid 1 of the PID namespace (--pid): forward signals, reap, exit like the command. */
@@ -338,14 +339,14 @@ static noreturn void netns_reap(pid_t command)
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
 		kill(command, SIGKILL);
-		die(EXIT_SETUP, "cannot create the reaper's signalfd: %s", strerror(errno));
+		die_child(EXIT_SETUP, "cannot create the reaper's signalfd: %s", strerror(errno));
 	}
 	for (;;) {
 		if (read(sfd, &si, sizeof(si)) != sizeof(si)) {
 			if (errno == EINTR)
 				continue;
 			kill(command, SIGKILL);
-			die(EXIT_SETUP, "reaper: cannot read signals: %s", strerror(errno));
+			die_child(EXIT_SETUP, "reaper: cannot read signals: %s", strerror(errno));
 		}
 		if (si.ssi_signo != SIGCHLD) {
 			if (netns_should_forward((int)si.ssi_signo, si.ssi_code))
@@ -404,8 +405,8 @@ static noreturn void netns_child(const struct opts *o, const sigset_t *old_mask,
 		netns_exec(o, old_mask);
 	command = fork();
 	if (command < 0)
-		die(EXIT_SETUP, "cannot fork the command in the PID namespace: %s",
-		    strerror(errno));
+		die_child(EXIT_SETUP, "cannot fork the command in the PID namespace: %s",
+			  strerror(errno));
 	if (command == 0)
 		netns_exec(o, old_mask);
 	netns_reap(command);

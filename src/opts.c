@@ -150,7 +150,8 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 			} else if (!strcmp(optarg, "dns")) {
 				o->udp = UDP_DNS;
 			} else {
-				snprintf(err, errlen, "--udp: unknown mode '%s' (expected block or dns)",
+				snprintf(err, errlen,
+					 "--udp: unknown mode '%s' (expected block or dns)",
 					 optarg);
 				return -EINVAL;
 			}

@@ -10,7 +10,10 @@
 #include "pmsocks-ns/opts.h"
 
 /* Signals the handler forwards to the command. */
-#define NETNS_FORWARD_SIGNALS {SIGINT, SIGTERM, SIGHUP, SIGQUIT}
+#define NETNS_FORWARD_SIGNALS                    \
+	{                                        \
+		SIGINT, SIGTERM, SIGHUP, SIGQUIT \
+	}
 
 struct netns_sandbox {
 	pid_t pid;  /* the command, or with --pid the reaper (pid 1 inside) */

@@ -133,7 +133,8 @@ int main(int argc, char **argv)
 		 * i386: call socket(2) itself, since a glibc built for kernels
 		 * before 4.3 would go through socketcall(2) instead.
 		 */
-		return report(syscall(SYS_socket, family, type | extra, protocol_for(family, type)));
+		return report(
+			syscall(SYS_socket, family, type | extra, protocol_for(family, type)));
 #else
 		return report(socket(family, type | extra, protocol_for(family, type)));
 #endif

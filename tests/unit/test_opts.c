@@ -12,13 +12,22 @@
 
 static struct opts o;
 static char err[256];
+static char *args[16]; /* outlives each PARSE(): o.command points into it */
 
-#define PARSE(...)                                                                                 \
-	({                                                                                         \
-		char *argv_[] = {"pmsocks-ns", __VA_ARGS__, NULL};                                 \
-		opts_parse(&o, (int)(sizeof(argv_) / sizeof(argv_[0])) - 1, argv_, err,           \
-			   sizeof(err));                                                           \
-	})
+static int parse(char *const *argv, size_t argc)
+{
+	size_t i;
+
+	cr_assert_lt(argc, sizeof(args) / sizeof(args[0]));
+	for (i = 0; i < argc; i++)
+		args[i] = argv[i];
+	args[argc] = NULL;
+	return opts_parse(&o, (int)argc, args, err, sizeof(err));
+}
+
+#define PARSE(...)                                   \
+	parse((char *[]){"pmsocks-ns", __VA_ARGS__}, \
+	      sizeof((char *[]){"pmsocks-ns", __VA_ARGS__}) / sizeof(char *))
 
 static void no_env(void)
 {

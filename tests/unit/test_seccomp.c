@@ -47,8 +47,8 @@ Test(seccomp_table, blocks_what_the_design_names)
 	size_t i;
 
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const struct seccomp_rule *r = find_rule(want[i].syscall, want[i].family,
-							 want[i].type);
+		const struct seccomp_rule *r =
+			find_rule(want[i].syscall, want[i].family, want[i].type);
 
 		cr_assert_not_null(r, "no rule for %s(%d, %d)", want[i].syscall, want[i].family,
 				   want[i].type);
