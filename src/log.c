@@ -52,6 +52,9 @@ bool log_enabled(enum log_level level)
 }
 
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = {
 		[LOG_LEVEL_ERR] = "",
