@@ -53,6 +53,7 @@
 #include "pmsocks-ns/netns.h"
 #include "pmsocks-ns/nl.h"
 #include "pmsocks-ns/seccomp.h"
+#include "pmsocks-ns/tcp.h"
 #include "pmsocks-ns/tun.h"
 #include "pmsocks-ns/util.h"
 
@@ -293,6 +294,46 @@ static int netns_close_fds(const struct opts *o)
 	return netns_cloexec_from(from, ~0U);
 }
 
+static int netns_write_sysctl(const char *path, unsigned int value)
+{
+	char text[16];
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(text, sizeof(text), "%u\n", value);
+	if (write(fd, text, strlen(text)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Make a connect() in the sandbox fail with ETIMEDOUT when the handler gives
+ * up on the upstream: the handler stays silent, so the sandbox's own SYN
+ * retries decide (see tcp_sandbox_syn_retries()). Within the sandbox the only
+ * peer is the handler, so capping retransmission timeouts at a second costs
+ * nothing.
+ */
+static void netns_tune_tcp(const struct opts *o)
+{
+	bool rto_max_1s;
+	uint32_t retries;
+	int ret;
+
+	rto_max_1s = !netns_write_sysctl("/proc/sys/net/ipv4/tcp_rto_max_ms", 1000);
+	netns_write_sysctl("/proc/sys/net/ipv4/tcp_syn_linear_timeouts", 0);
+	retries = tcp_sandbox_syn_retries(o->connect_timeout_ms, rto_max_1s);
+	ret = netns_write_sysctl("/proc/sys/net/ipv4/tcp_syn_retries", retries);
+	if (ret)
+		log_warn("cannot set tcp_syn_retries in the sandbox (%s): connections that time "
+			 "out fail later there than the connect timeout",
+			 strerror(-ret));
+	log_debug("sandbox: tcp_syn_retries %u, tcp_rto_max_ms %s", retries,
+		  rto_max_1s ? "1000" : "not available");
+}
+
 static noreturn void netns_exec(const struct opts *o, const sigset_t *old_mask)
 {
 	const char *cmd = o->command[0];
@@ -393,6 +434,7 @@ static noreturn void netns_child(const struct opts *o, const sigset_t *old_mask,
 	ret = nl_sandbox_setup(&nlcfg, err, sizeof(err));
 	if (ret)
 		netns_child_fail(sock, EPERM, "cannot configure the sandbox network: %s", err);
+	netns_tune_tcp(o);
 
 	memset(&msg, 0, sizeof(msg));
 	ret = tun_send_fd(sock, tun_fd, &msg, sizeof(msg));

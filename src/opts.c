@@ -26,6 +26,8 @@ enum {
 	OPT_UDP,
 	OPT_NO_SECCOMP,
 	OPT_VERSION,
+	OPT_MAX_FLOWS,
+	OPT_CONNECT_TIMEOUT,
 };
 
 static const struct option opts_long[] = {
@@ -37,6 +39,8 @@ static const struct option opts_long[] = {
 	{"pid", no_argument, NULL, OPT_PID},
 	{"udp", required_argument, NULL, OPT_UDP},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+	{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -59,6 +63,10 @@ void opts_usage(FILE *out)
 	      "      --udp=MODE      block (default): UDP sockets fail with EPERM;\n"
 	      "                      dns: UDP sockets allowed (only DNS is answered)\n"
 	      "      --no-seccomp    debugging only: no syscall filter on the command\n"
+	      "      --connect-timeout SECONDS\n"
+	      "                      give up connecting upstream after this long (default 5,\n"
+	      "                      fractions allowed; also PMCD_CONNECT_TIMEOUT)\n"
+	      "      --max-flows N   most connections at once (default 65536)\n"
 	      "\n"
 	      "See pmsocks-ns(1).\n",
 	      out);
@@ -89,12 +97,32 @@ static int opts_add_keep_fd(struct opts *o, const char *arg, char *err, size_t e
 	return 0;
 }
 
+/* Seconds with an optional fraction, > 0, to milliseconds (rounded up). */
+static int opts_parse_seconds(const char *s, unsigned int *ms)
+{
+	double v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || (*s != '.' && (*s < '0' || *s > '9')))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || errno || v != v)
+		return -EINVAL;
+	if (v <= 0 || v * 1000 > OPTS_CONNECT_TIMEOUT_MAX)
+		return -ERANGE;
+	*ms = (unsigned int)(v * 1000 + 0.999);
+	return 0;
+}
+
 static void opts_defaults(struct opts *o)
 {
 	const char *debug = getenv("SOCKS_DEBUG");
 
 	memset(o, 0, sizeof(*o));
 	o->mtu = OPTS_MTU_DEFAULT;
+	o->max_flows = OPTS_MAX_FLOWS_DEFAULT;
+	o->connect_timeout_ms = OPTS_CONNECT_TIMEOUT_DEFAULT;
 	o->seccomp = true;
 	o->udp = UDP_BLOCK;
 	o->log_level = (debug && *debug) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN;
@@ -112,12 +140,21 @@ static void opts_defaults(struct opts *o)
  */
 int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
-	unsigned long mtu;
+	const char *env_timeout = getenv("PMCD_CONNECT_TIMEOUT");
+	unsigned long mtu, flows;
 	int verbose = 0;
 	int c;
 
 	opts_defaults(o);
 	err[0] = '\0';
+	if (env_timeout && *env_timeout &&
+	    opts_parse_seconds(env_timeout, &o->connect_timeout_ms)) {
+		snprintf(err, errlen,
+			 "PMCD_CONNECT_TIMEOUT: '%s' is not a number of seconds above 0 and up "
+			 "to 3600",
+			 env_timeout);
+		return -EINVAL;
+	}
 	optind = 0; /* full reinitialisation, so the parser can run more than once */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hv", opts_long, NULL)) != -1) {
@@ -158,6 +195,25 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 			break;
 		case OPT_NO_SECCOMP:
 			o->seccomp = false;
+			break;
+		case OPT_MAX_FLOWS:
+			if (util_parse_uint(optarg, 1, OPTS_MAX_FLOWS_LIMIT, &flows)) {
+				snprintf(err, errlen,
+					 "--max-flows: '%s' is not a number from 1 to %u", optarg,
+					 OPTS_MAX_FLOWS_LIMIT);
+				return -EINVAL;
+			}
+			o->max_flows = (unsigned int)flows;
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			if (opts_parse_seconds(optarg, &o->connect_timeout_ms)) {
+				snprintf(err, errlen,
+					 "--connect-timeout: '%s' is not a number of seconds above "
+					 "0 "
+					 "and up to 3600",
+					 optarg);
+				return -EINVAL;
+			}
 			break;
 		case ':':
 			snprintf(err, errlen, "option '%s' needs an argument", argv[optind - 1]);

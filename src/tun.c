@@ -8,6 +8,7 @@
  * writes IP packets on that fd from the host namespace; the child closes its
  * copy before exec, so the command cannot touch the device.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
@@ -20,8 +21,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "pmsocks-ns/log.h"
+#include "pmsocks-ns/packet.h"
+#include "pmsocks-ns/tcp.h"
 #include "pmsocks-ns/tun.h"
 #include "pmsocks-ns/util.h"
+
+#define TUN_BATCH     64 /* packets read per wake-up */
+#define TUN_FRAME_MAX 65536
 
 static void tun_open_hint(int err, char *buf, size_t len)
 {
@@ -185,4 +192,107 @@ ssize_t tun_recv_fd(int sock, void *msg, size_t len, int *fd_out)
 		return -EMSGSIZE;
 	}
 	return n;
+}
+
+/**
+ * tun_write() - Send one IP packet to the sandbox
+ * @c:     handler context
+ * @frame: the packet
+ * @len:   its length
+ *
+ * A packet the kernel does not take is lost like on a wire: TCP retransmits.
+ *
+ * Return: 0, or -errno
+ */
+int tun_write(struct ctx *c, const uint8_t *frame, size_t len)
+{
+	if (c->tun_hook && !c->tun_hook(c->tun_hook_opaque, frame, len)) {
+		c->stats.tun_hook_drops++;
+		return 0;
+	}
+	if (c->tun_fd < 0)
+		return 0;
+	if (write(c->tun_fd, frame, len) != (ssize_t)len) {
+		c->stats.tun_write_errors++;
+		return -errno;
+	}
+	c->stats.tun_packets_out++;
+	return 0;
+}
+
+static bool tun_dst_is_group(const struct packet *p)
+{
+	if (p->family == AF_INET) {
+		uint32_t a = ntohl(p->dst.v4.s_addr);
+
+		return (a >> 28) >= 0xe || (a & 0xff) == 0xff;
+	}
+	return IN6_IS_ADDR_MULTICAST(&p->dst.v6);
+}
+
+/**
+ * tun_packet() - Handle one IP packet from the sandbox
+ * @c:     handler context
+ * @frame: the packet
+ * @len:   its length
+ */
+void tun_packet(struct ctx *c, const uint8_t *frame, size_t len)
+{
+	static uint8_t reply[PACKET_ICMP_MAX];
+	const union packet_addr *gw;
+	enum packet_drop drop;
+	struct packet p;
+	ssize_t n;
+
+	c->stats.tun_packets_in++;
+	drop = packet_parse(&p, frame, len);
+	if (drop != PACKET_OK) {
+		c->stats.drops[drop]++;
+		log_debug("dropped a packet from the sandbox: %s", packet_drop_names[drop]);
+		return;
+	}
+	switch (p.proto) {
+	case IPPROTO_TCP:
+		tcp_tun_input(c, &p);
+		return;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		c->stats.ignored++;
+		return;
+	default:
+		break;
+	}
+	if (tun_dst_is_group(&p)) {
+		c->stats.ignored++;
+		return;
+	}
+	gw = p.family == AF_INET ? &c->gateway4 : &c->gateway6;
+	n = packet_build_icmp_unreach(reply, sizeof(reply), &p, gw,
+				      p.proto == IPPROTO_UDP ? PACKET_UNREACH_PORT
+							     : PACKET_UNREACH_PROTO);
+	c->stats.not_tcp++;
+	if (n > 0 && !tun_write(c, reply, (size_t)n))
+		c->stats.icmp_sent++;
+}
+
+/**
+ * tun_input() - Read and handle a bounded batch of packets from the tun
+ * @c: handler context
+ */
+void tun_input(struct ctx *c)
+{
+	static uint8_t frame[TUN_FRAME_MAX] __attribute__((aligned(8)));
+	int i;
+
+	for (i = 0; i < TUN_BATCH; i++) {
+		ssize_t n = read(c->tun_fd, frame, sizeof(frame));
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_debug("tun read: %s", strerror(errno));
+			break;
+		}
+		tun_packet(c, frame, (size_t)n);
+	}
+	tcp_flush_acks(c);
 }

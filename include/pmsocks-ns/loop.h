@@ -3,16 +3,18 @@
 #define PMSOCKS_NS_LOOP_H
 
 #include <assert.h>
-#include <signal.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "pmsocks-ns/ctx.h"
 
 /* What an epoll event is about; the loop dispatches on it. */
 enum epoll_type {
 	EPOLL_TYPE_NONE = 0,
 	EPOLL_TYPE_TUN,	   /* the tun device: packets from the sandbox */
 	EPOLL_TYPE_SIGNAL, /* signalfd: SIGCHLD and signals to forward */
+	EPOLL_TYPE_TIMER,  /* the timerfd of all flow deadlines */
+	EPOLL_TYPE_TCP,	   /* a flow's host socket */
 	EPOLL_TYPE_MAX,
 };
 
@@ -27,22 +29,10 @@ union epoll_ref {
 };
 static_assert(sizeof(union epoll_ref) <= sizeof(uint64_t), "epoll_ref fits the epoll data word");
 
-struct loop_stats {
-	uint64_t tun_packets_dropped;
-};
-
-struct loop {
-	int epoll_fd;
-	int signal_fd;
-	int tun_fd;
-	pid_t child;
-	bool child_done;
-	int exit_status;
-	struct loop_stats stats;
-};
-
-int loop_init(struct loop *l, int tun_fd, pid_t child);
-int loop_add(struct loop *l, int fd, uint32_t events, union epoll_ref ref);
-int loop_run(struct loop *l);
+int loop_init(struct ctx *c, int tun_fd, pid_t child);
+int loop_add(struct ctx *c, int fd, uint32_t events, union epoll_ref ref);
+void loop_timer_arm(struct ctx *c, uint64_t deadline_ms);
+int loop_poll(struct ctx *c, int timeout_ms);
+int loop_run(struct ctx *c);
 
 #endif

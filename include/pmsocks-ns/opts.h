@@ -19,8 +19,15 @@ enum udp_mode {
 	UDP_DNS,   /* UDP sockets allowed; only the DNS stub answers them */
 };
 
+#define OPTS_MAX_FLOWS_DEFAULT	     65536
+#define OPTS_MAX_FLOWS_LIMIT	     (1U << 22)
+#define OPTS_CONNECT_TIMEOUT_DEFAULT 5000 /* ms */
+#define OPTS_CONNECT_TIMEOUT_MAX     (3600 * 1000)
+
 struct opts {
 	unsigned int mtu;
+	unsigned int max_flows;
+	unsigned int connect_timeout_ms;
 	bool new_pid;
 	bool seccomp;
 	enum udp_mode udp;

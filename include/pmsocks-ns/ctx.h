@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PMSOCKS_NS_CTX_H
+#define PMSOCKS_NS_CTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pmsocks-ns/flow.h"
+#include "pmsocks-ns/packet.h"
+
+/* Where a new connection goes (decided once, on the SYN). */
+enum route {
+	ROUTE_DENY,   /* refused: RST */
+	ROUTE_DIRECT, /* connect from the host */
+	ROUTE_SOCKS,  /* through a SOCKS server (rules issue) */
+};
+
+struct ctx_stats {
+	uint64_t tun_packets_in, tun_packets_out, tun_write_errors, tun_hook_drops;
+	uint64_t drops[PACKET_DROP_MAX]; /* malformed packets, by reason */
+	uint64_t not_tcp;		 /* UDP and other protocols answered with ICMP */
+	uint64_t ignored;		 /* well-formed but not for us (ICMP, multicast, ...) */
+	uint64_t flows_opened, flows_denied, flows_refused, flows_unreachable;
+	uint64_t flows_timed_out, flows_table_full, flows_reset;
+	uint64_t resets_sent, icmp_sent;
+	uint64_t retransmits, fast_retransmits, partial_writes;
+};
+
+/* Everything the handler's modules share. */
+struct ctx {
+	int epoll_fd;
+	int tun_fd;
+	int timer_fd;
+	int signal_fd;
+	pid_t child;
+	bool child_done;
+	int exit_status;
+
+	unsigned int mtu;
+	uint32_t connect_timeout_ms;
+	bool peek_offset; /* SO_PEEK_OFF works on TCP sockets */
+	union packet_addr gateway4, gateway6;
+
+	struct flow_table flows;
+	uint64_t now_ms;	 /* CLOCK_MONOTONIC, refreshed per event batch */
+	uint64_t timer_armed_ms; /* when timer_fd fires next, 0 if disarmed */
+	struct ctx_stats stats;
+
+	/* Flows owing the sandbox an ACK, sent once per batch of tun packets. */
+	uint32_t ack_pending[64];
+	unsigned int n_ack_pending;
+
+	/* Test hooks, NULL in the program. */
+	bool (*tun_hook)(void *opaque, const uint8_t *frame, size_t len); /* false: drop */
+	void *tun_hook_opaque;
+	enum route (*route_hook)(const struct flow_key *k);
+	uint32_t (*isn_hook)(void);
+};
+
+uint64_t ctx_now_ms(void);
+
+#endif

@@ -1,0 +1,984 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tcp.c - Translating the sandbox's TCP connections to host sockets
+ *
+ * Theory of operation: this is not a TCP stack. Each flow pairs the sandbox's
+ * TCP endpoint, seen as segments on the tun, with one host socket, and the
+ * host kernel's TCP does the reliable delivery on the outside. We only
+ * translate, and keep nothing the kernel already keeps:
+ *
+ * - SYN from the sandbox: ask rules_route(); for a direct route start a
+ *   non-blocking connect(). The SYN is answered only when the connect
+ *   completes: SYN-ACK if it did, RST if it was refused, ICMP unreachable if
+ *   the host or net was, and silence if it timed out (the sandbox's own SYN
+ *   retries are set so that its connect fails with ETIMEDOUT then, see
+ *   tcp_sandbox_syn_retries()).
+ *
+ * - sandbox -> host: in-order payload is written to the socket; we ACK only
+ *   what the socket accepted, and advertise as window the free space of the
+ *   socket's send buffer, so in-window data always fits and a slow peer
+ *   throttles the sandbox. Out-of-order segments are dropped with a
+ *   duplicate ACK; the sandbox retransmits. When the send buffer runs low we
+ *   ask epoll for EPOLLOUT and send a window update once space frees.
+ *
+ * - host -> sandbox: data is read with MSG_PEEK from the socket (SO_PEEK_OFF
+ *   keeps the peek position past what is in flight) and sent in segments up
+ *   to the MSS, bounded by the sandbox's window. It is dropped from the
+ *   socket (recv with MSG_TRUNC, no copy) only when the sandbox ACKs it, so a
+ *   retransmission (timeout, or three duplicate ACKs) rewinds the peek
+ *   position and reads the kernel's buffer again.
+ *
+ * - FIN either way is a half-close (shutdown(SHUT_WR) / FIN segment); RST
+ *   either way aborts the other side (SO_LINGER 0 / RST segment). A flow is
+ *   closed once both directions are finished and acknowledged, or on any
+ *   error, which closes that flow only.
+ *
+ * States: CONNECTING (upstream connect running) -> SYN_RCVD (SYN-ACK sent)
+ * -> ESTABLISHED (half-closes in flags) -> closed; CONNECTING -> TIMED_OUT
+ * (silent) -> closed. Timers: connect timeout, SYN-ACK and data
+ * retransmission, zero-window probes; idle established flows have none.
+ * Nothing is queued here: the only buffers are the kernel's.
+ */
+#include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "pmsocks-ns/log.h"
+#include "pmsocks-ns/loop.h"
+#include "pmsocks-ns/rules.h"
+#include "pmsocks-ns/tcp.h"
+#include "pmsocks-ns/tun.h"
+#include "pmsocks-ns/util.h"
+
+#define TCP_FRAME_MAX	     (PACKET_TCP_HEADER_MAX + 65536)
+#define TCP_SEND_BATCH	     64	 /* segments per flow per call, to stay fair */
+#define TCP_DEFAULT_MSS4     536 /* RFC 9293, when the SYN carries no MSS option */
+#define TCP_DEFAULT_MSS6     1220
+#define TCP_DISCARD_IOVS     64 /* without SO_PEEK_OFF: 64 x 64 KiB may be skipped */
+#define TCP_TIMED_OUT_LINGER 2000
+
+static uint8_t tcp_frame[TCP_FRAME_MAX] __attribute__((aligned(8)));
+
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool seq_le(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) <= 0;
+}
+
+/**
+ * tcp_sandbox_syn_retries() - SYN retries for the sandbox to give up with the handler
+ * @connect_timeout_ms: the connect timeout
+ * @rto_max_1s:         the sandbox's net.ipv4.tcp_rto_max_ms is 1000
+ *
+ * The sandbox's connect() must fail with ETIMEDOUT when the handler gives up
+ * on the upstream (the handler then stays silent). With retransmission
+ * timeouts capped at one second, R SYN retries fail after R + 1 seconds;
+ * without the cap (kernels before 6.15) after 2^(R+1) - 1 seconds. R is the
+ * smallest value reaching the connect timeout (at least 1, at most 127).
+ *
+ * Return: the value for net.ipv4.tcp_syn_retries in the sandbox
+ */
+uint32_t tcp_sandbox_syn_retries(uint32_t connect_timeout_ms, bool rto_max_1s)
+{
+	uint32_t seconds = (connect_timeout_ms + 999) / 1000, r = 1;
+
+	if (rto_max_1s)
+		r = seconds > 1 ? seconds - 1 : 1;
+	else
+		while (r < 127 && (2ULL << r) - 1 < seconds)
+			r++;
+	return r > 127 ? 127 : r;
+}
+
+static uint32_t tcp_isn(const struct ctx *c)
+{
+	uint32_t isn;
+
+	if (c->isn_hook)
+		return c->isn_hook();
+	if (getrandom(&isn, sizeof(isn), GRND_NONBLOCK) != sizeof(isn))
+		isn = (uint32_t)ctx_now_ms() * 2654435761U;
+	return isn;
+}
+
+static uint16_t tcp_mss_limit(const struct ctx *c, int family)
+{
+	unsigned int hdr = family == AF_INET ? 40 : 60;
+	unsigned int mss = c->mtu - hdr;
+
+	return mss > 65535 - hdr ? (uint16_t)(65535 - hdr) : (uint16_t)mss;
+}
+
+/*
+ * Free space in the socket's send buffer: what we can promise the sandbox.
+ * sk_sndbuf counts skb overhead too, so 1/16 of it is kept aside. *low is
+ * set when less than a quarter of the buffer is free: the kernel then
+ * reports the socket as not writable too (it does below a third), so
+ * asking epoll for EPOLLOUT waits for space instead of firing at once.
+ */
+static uint32_t tcp_sock_space(const struct flow *f, bool *low)
+{
+	int sndbuf = 0, outq = 0;
+	socklen_t sl = sizeof(sndbuf);
+	uint32_t space;
+
+	*low = true;
+	if (f->sock < 0 || getsockopt(f->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) ||
+	    ioctl(f->sock, SIOCOUTQ, &outq))
+		return 0;
+	space = sndbuf - sndbuf / 16 > outq ? (uint32_t)(sndbuf - sndbuf / 16 - outq) : 0;
+	*low = space < (uint32_t)sndbuf / 4;
+	return space;
+}
+
+/*
+ * The window to advertise, never moving the right edge left (the sandbox may
+ * already have sent up to it), limited by what the field can carry.
+ * window_sent is what is left of the last window, relative to rcv_nxt now.
+ */
+static uint16_t tcp_window_field(const struct flow *f, uint32_t *window_out, bool *low)
+{
+	uint32_t space = tcp_sock_space(f, low), max;
+
+	if (f->state == FLOW_TCP_ESTABLISHED && space < f->window_sent)
+		space = f->window_sent;
+	max = (uint32_t)65535 << f->our_wscale;
+	if (space > max)
+		space = max;
+	space &= ~((1U << f->our_wscale) - 1);
+	*window_out = space;
+	return (uint16_t)(space >> f->our_wscale);
+}
+
+static void tcp_out_init(const struct flow *f, struct packet_tcp_out *o, uint8_t flags)
+{
+	memset(o, 0, sizeof(*o));
+	o->family = f->key.family;
+	o->src = f->key.remote_addr;
+	o->dst = f->key.sandbox_addr;
+	o->sport = f->key.remote_port;
+	o->dport = f->key.sandbox_port;
+	o->seq = f->seq_nxt;
+	o->ack = f->rcv_nxt;
+	o->flags = flags;
+	o->wscale = -1;
+}
+
+/* Ask for EPOLLOUT (edge) once the socket has room again: the poll sets SOCK_NOSPACE. */
+static void tcp_want_out(struct ctx *c, struct flow *f)
+{
+	union epoll_ref ref = {.type = EPOLL_TYPE_TCP, .flow = flow_index(&c->flows, f)};
+	struct epoll_event ev;
+
+	if (f->flags & FLOW_F_WANT_OUT)
+		return;
+	f->flags |= FLOW_F_WANT_OUT;
+	ref.fd = f->sock;
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.u64 = ref.u64;
+	epoll_ctl(c->epoll_fd, EPOLL_CTL_MOD, f->sock, &ev);
+}
+
+/* Build the headers in front of @payload_len bytes already at frame + header length; send. */
+static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uint8_t *frame,
+		    size_t payload_len)
+{
+	uint32_t window = 0;
+	bool low;
+	ssize_t len;
+
+	if (o->flags & PACKET_TCP_SYN) {
+		/* The window of a SYN is never scaled. */
+		uint32_t space = tcp_sock_space(f, &low);
+
+		o->window = space > 65535 ? 65535 : (uint16_t)space;
+		window = o->window;
+	} else {
+		o->window = tcp_window_field(f, &window, &low);
+	}
+	len = packet_build_tcp(frame, TCP_FRAME_MAX, o, payload_len);
+	if (len < 0)
+		return (int)len;
+	f->window_sent = window;
+	if (low && f->state == FLOW_TCP_ESTABLISHED && !(f->flags & FLOW_F_SANDBOX_FIN))
+		tcp_want_out(c, f);
+	return tun_write(c, frame, (size_t)len);
+}
+
+static int tcp_send_ctl(struct ctx *c, struct flow *f, uint8_t flags)
+{
+	uint8_t frame[PACKET_TCP_HEADER_MAX];
+	struct packet_tcp_out o;
+
+	tcp_out_init(f, &o, flags);
+	if (flags & PACKET_TCP_SYN) {
+		o.seq = f->seq_una;
+		o.mss = tcp_mss_limit(c, f->key.family);
+		if (f->our_wscale || f->sandbox_wscale)
+			o.wscale = (int8_t)f->our_wscale;
+	}
+	return tcp_emit(c, f, &o, frame, 0);
+}
+
+/* Answer a segment that belongs to no flow, as RFC 9293 3.10.7.1 says. */
+static void tcp_reply_rst(struct ctx *c, const struct packet *p)
+{
+	uint8_t frame[PACKET_TCP_HEADER_MAX];
+	struct packet_tcp_out o;
+	ssize_t len;
+
+	if (p->flags & PACKET_TCP_RST)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.family = p->family;
+	o.src = p->dst;
+	o.dst = p->src;
+	o.sport = p->dport;
+	o.dport = p->sport;
+	o.wscale = -1;
+	if (p->flags & PACKET_TCP_ACK) {
+		o.seq = p->ack;
+		o.flags = PACKET_TCP_RST;
+	} else {
+		o.ack = p->seq + (uint32_t)p->payload_len + !!(p->flags & PACKET_TCP_SYN) +
+			!!(p->flags & PACKET_TCP_FIN);
+		o.flags = PACKET_TCP_RST | PACKET_TCP_ACK;
+	}
+	len = packet_build_tcp(frame, sizeof(frame), &o, 0);
+	if (len > 0 && !tun_write(c, frame, (size_t)len))
+		c->stats.resets_sent++;
+}
+
+static void tcp_reply_unreach(struct ctx *c, const struct packet *p, enum packet_unreach kind)
+{
+	uint8_t frame[PACKET_ICMP_MAX];
+	const union packet_addr *gw = p->family == AF_INET ? &c->gateway4 : &c->gateway6;
+	ssize_t len;
+
+	len = packet_build_icmp_unreach(frame, sizeof(frame), p, gw, kind);
+	if (len > 0 && !tun_write(c, frame, (size_t)len))
+		c->stats.icmp_sent++;
+}
+
+static void tcp_timer_set(struct ctx *c, struct flow *f, uint32_t in_ms)
+{
+	uint64_t deadline = c->now_ms + in_ms;
+
+	flow_timer_set(&c->flows, f, in_ms ? deadline : 0);
+	if (in_ms)
+		loop_timer_arm(c, deadline);
+}
+
+static void tcp_sock_close(struct flow *f, bool abort)
+{
+	if (f->sock < 0)
+		return;
+	if (abort) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(f->sock, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(f->sock); /* also leaves the epoll set */
+	f->sock = -1;
+}
+
+static void tcp_flow_close(struct ctx *c, struct flow *f, bool abort)
+{
+	log_debug("flow %u closed%s: %llu bytes to host, %llu to sandbox", flow_index(&c->flows, f),
+		  abort ? " (reset)" : "", (unsigned long long)f->bytes_to_host,
+		  (unsigned long long)f->bytes_to_sandbox);
+	tcp_sock_close(f, abort);
+	flow_close(&c->flows, f);
+}
+
+/* Abort both sides: RST to the sandbox and to the host peer. */
+static void tcp_reset(struct ctx *c, struct flow *f)
+{
+	tcp_send_ctl(c, f, PACKET_TCP_RST | PACKET_TCP_ACK);
+	c->stats.resets_sent++;
+	c->stats.flows_reset++;
+	tcp_flow_close(c, f, true);
+}
+
+static void tcp_maybe_done(struct ctx *c, struct flow *f)
+{
+	if ((f->flags & FLOW_F_SANDBOX_FIN) && (f->flags & FLOW_F_FIN_ACKED))
+		tcp_flow_close(c, f, false);
+}
+
+static void tcp_queue_ack(struct ctx *c, struct flow *f)
+{
+	if (f->flags & FLOW_F_ACK_NOW)
+		return;
+	if (c->n_ack_pending == ARRAY_SIZE(c->ack_pending)) {
+		tcp_send_ctl(c, f, PACKET_TCP_ACK);
+		return;
+	}
+	f->flags |= FLOW_F_ACK_NOW;
+	c->ack_pending[c->n_ack_pending++] = flow_index(&c->flows, f);
+}
+
+/**
+ * tcp_flush_acks() - Send the ACKs owed after a batch of tun packets
+ * @c: handler context
+ */
+void tcp_flush_acks(struct ctx *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->n_ack_pending; i++) {
+		struct flow *f = flow_at(&c->flows, c->ack_pending[i]);
+
+		if (!f || !(f->flags & FLOW_F_ACK_NOW))
+			continue;
+		f->flags &= (uint8_t)~FLOW_F_ACK_NOW;
+		if (f->state == FLOW_TCP_ESTABLISHED)
+			tcp_send_ctl(c, f, PACKET_TCP_ACK);
+	}
+	c->n_ack_pending = 0;
+}
+
+/* Peek the next @len bytes not yet in flight into @buf. */
+static ssize_t tcp_peek(const struct ctx *c, const struct flow *f, uint8_t *buf, size_t len)
+{
+	static uint8_t discard[65536];
+	struct iovec iov[TCP_DISCARD_IOVS + 1];
+	uint32_t skip = f->seq_nxt - f->seq_una;
+	struct msghdr mh = {.msg_iov = iov};
+	size_t n = 0;
+
+	if (c->peek_offset)
+		return recv(f->sock, buf, len, MSG_PEEK | MSG_DONTWAIT);
+	/* Older kernels: read what is in flight again, into a discard buffer. */
+	while (skip && n < TCP_DISCARD_IOVS) {
+		iov[n].iov_base = discard;
+		iov[n].iov_len = skip < sizeof(discard) ? skip : sizeof(discard);
+		skip -= (uint32_t)iov[n++].iov_len;
+	}
+	if (skip)
+		return -1; /* more in flight than we can skip: wait for ACKs */
+	iov[n].iov_base = buf;
+	iov[n++].iov_len = len;
+	mh.msg_iovlen = n;
+	{
+		ssize_t r = recvmsg(f->sock, &mh, MSG_PEEK | MSG_DONTWAIT);
+		uint32_t in_flight = f->seq_nxt - f->seq_una;
+
+		if (r < 0)
+			return r;
+		if ((size_t)r < in_flight) {
+			errno = EAGAIN;
+			return -1;
+		}
+		return r - (ssize_t)in_flight;
+	}
+}
+
+static void tcp_rewind(const struct ctx *c, struct flow *f)
+{
+	int zero = 0;
+
+	f->seq_nxt = f->seq_una;
+	f->flags &= (uint8_t)~FLOW_F_FIN_SENT;
+	f->flags |= FLOW_F_HOST_DATA;
+	if (c->peek_offset)
+		setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+}
+
+/* Send what the host socket has and the sandbox's window allows; FIN at EOF. */
+static void tcp_host_to_sandbox(struct ctx *c, struct flow *f)
+{
+	uint16_t mss = f->sandbox_mss;
+	int i;
+
+	for (i = 0; i < TCP_SEND_BATCH; i++) {
+		uint32_t in_flight = f->seq_nxt - f->seq_una, room;
+		struct packet_tcp_out o;
+		size_t hdr, want;
+		ssize_t n;
+
+		if (f->state != FLOW_TCP_ESTABLISHED || (f->flags & FLOW_F_FIN_SENT) ||
+		    !(f->flags & FLOW_F_HOST_DATA))
+			break;
+		if (in_flight >= f->sandbox_window) {
+			if (!in_flight && !f->deadline_ms)
+				tcp_timer_set(c, f, f->rto_ms); /* zero window: probe later */
+			break;
+		}
+		room = f->sandbox_window - in_flight;
+		tcp_out_init(f, &o, PACKET_TCP_ACK);
+		hdr = packet_tcp_header_len(&o);
+		want = room < mss ? room : mss;
+		n = tcp_peek(c, f, tcp_frame + hdr, want);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+				f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
+				break;
+			}
+			log_debug("flow %u: host socket: %s", flow_index(&c->flows, f),
+				  strerror(errno));
+			tcp_reset(c, f);
+			return;
+		}
+		if (n == 0) {
+			/* End of stream: everything before it has been sent. */
+			f->flags |= FLOW_F_HOST_EOF | FLOW_F_FIN_SENT;
+			f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
+			o.flags |= PACKET_TCP_FIN;
+			tcp_emit(c, f, &o, tcp_frame, 0);
+			f->seq_nxt++;
+		} else {
+			if ((size_t)n < want)
+				o.flags |= PACKET_TCP_PSH;
+			tcp_emit(c, f, &o, tcp_frame, (size_t)n);
+			f->seq_nxt += (uint32_t)n;
+			f->bytes_to_sandbox += (uint64_t)n;
+		}
+		if (!f->deadline_ms)
+			tcp_timer_set(c, f, f->rto_ms);
+	}
+}
+
+static void tcp_retransmit(struct ctx *c, struct flow *f)
+{
+	tcp_rewind(c, f);
+	tcp_host_to_sandbox(c, f);
+}
+
+/* The sandbox ACKed up to @ack: drop that much from the socket. */
+static void tcp_sandbox_ack(struct ctx *c, struct flow *f, const struct packet *p)
+{
+	uint32_t acked = p->ack - f->seq_una, in_flight = f->seq_nxt - f->seq_una;
+	uint32_t window = (uint32_t)p->window << f->sandbox_wscale, data;
+	bool window_changed = window != f->sandbox_window;
+
+	f->sandbox_window = window;
+	if (acked > in_flight)
+		return; /* old ACK, or one for data never sent */
+	if (!acked) {
+		if (in_flight && !p->payload_len && !window_changed &&
+		    !(p->flags & (PACKET_TCP_SYN | PACKET_TCP_FIN)) && ++f->dup_acks == 3) {
+			c->stats.fast_retransmits++;
+			tcp_retransmit(c, f);
+		}
+		return;
+	}
+	data = acked;
+	if ((f->flags & FLOW_F_FIN_SENT) && p->ack == f->seq_nxt) {
+		data--;
+		f->flags |= FLOW_F_FIN_ACKED;
+	}
+	if (data) {
+		ssize_t n = recv(f->sock, NULL, data, MSG_TRUNC | MSG_DONTWAIT);
+
+		if (n != (ssize_t)data) {
+			log_debug("flow %u: cannot drop %u acknowledged bytes: %s",
+				  flow_index(&c->flows, f), data,
+				  n < 0 ? strerror(errno) : "short");
+			tcp_reset(c, f);
+			return;
+		}
+	}
+	f->seq_una = p->ack;
+	f->dup_acks = 0;
+	f->retries = 0;
+	f->rto_ms = TCP_RTO_MIN_MS;
+	tcp_timer_set(c, f, f->seq_nxt != f->seq_una ? f->rto_ms : 0);
+}
+
+/* Payload and FIN from the sandbox, in an established flow. */
+static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet *p)
+{
+	const uint8_t *data = p->payload;
+	size_t len = p->payload_len;
+	bool fin = p->flags & PACKET_TCP_FIN;
+	uint32_t seq = p->seq, skip;
+
+	if (!len && !fin) {
+		if (seq != f->rcv_nxt)
+			tcp_queue_ack(c, f); /* window probe or keepalive: say where we are */
+		return;
+	}
+	if (f->flags & FLOW_F_SANDBOX_FIN) {
+		tcp_queue_ack(c, f); /* retransmission of what we have: ACK again */
+		return;
+	}
+	if (seq_lt(f->rcv_nxt, seq)) {
+		/* A hole before this segment: drop it, duplicate ACK for fast retransmit. */
+		tcp_send_ctl(c, f, PACKET_TCP_ACK);
+		return;
+	}
+	skip = f->rcv_nxt - seq;
+	if (skip > len || (skip == len && !fin)) {
+		tcp_queue_ack(c, f); /* all old */
+		return;
+	}
+	data += skip;
+	len -= skip;
+	if (len) {
+		ssize_t n = send(f->sock, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
+					  strerror(errno));
+				tcp_reset(c, f);
+				return;
+			}
+			n = 0;
+		}
+		f->rcv_nxt += (uint32_t)n;
+		f->bytes_to_host += (uint64_t)n;
+		if (f->window_sent >= (uint32_t)n)
+			f->window_sent -= (uint32_t)n;
+		if ((size_t)n < len) {
+			/* The window promised more than the socket took: the rest comes again. */
+			c->stats.partial_writes++;
+			fin = false;
+		}
+	}
+	if (fin) {
+		shutdown(f->sock, SHUT_WR);
+		f->rcv_nxt++;
+		f->flags |= FLOW_F_SANDBOX_FIN;
+	}
+	tcp_queue_ack(c, f);
+	if (fin)
+		tcp_maybe_done(c, f);
+}
+
+static bool tcp_rst_acceptable(const struct flow *f, const struct packet *p)
+{
+	if (f->state == FLOW_TCP_CONNECTING || f->state == FLOW_TCP_TIMED_OUT)
+		return p->seq == f->rcv_nxt;
+	return seq_le(f->rcv_nxt, p->seq) &&
+	       seq_le(p->seq, f->rcv_nxt + (f->window_sent ? f->window_sent : 1));
+}
+
+static int tcp_sockaddr(const struct flow_key *k, struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (k->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(k->remote_port);
+		sin->sin_addr = k->remote_addr.v4;
+		*len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(k->remote_port);
+		sin6->sin6_addr = k->remote_addr.v6;
+		*len = sizeof(*sin6);
+	}
+	return 0;
+}
+
+/* Start the upstream connect for a new flow; 0 or -errno (then nothing is left open). */
+static int tcp_connect(struct ctx *c, struct flow *f)
+{
+	union epoll_ref ref = {.type = EPOLL_TYPE_TCP, .flow = flow_index(&c->flows, f)};
+	struct epoll_event ev;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1, zero = 0, s;
+
+	s = socket(f->key.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (c->peek_offset)
+		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+	tcp_sockaddr(&f->key, &ss, &sl);
+	if (connect(s, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		int err = errno;
+
+		close(s);
+		return -err;
+	}
+	ref.fd = s;
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.u64 = ref.u64;
+	if (epoll_ctl(c->epoll_fd, EPOLL_CTL_ADD, s, &ev) < 0) {
+		int err = errno;
+
+		close(s);
+		return -err;
+	}
+	f->sock = s;
+	return 0;
+}
+
+/* The upstream connect failed with @err: tell the sandbox what a plain connect would see. */
+static void tcp_connect_failed(struct ctx *c, struct flow *f, int err, const struct packet *syn)
+{
+	switch (err) {
+	case ETIMEDOUT:
+		c->stats.flows_timed_out++;
+		tcp_sock_close(f, true);
+		f->state = FLOW_TCP_TIMED_OUT;
+		tcp_timer_set(c, f, c->connect_timeout_ms + TCP_TIMED_OUT_LINGER);
+		return;
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case EACCES:
+	case EPERM: {
+		struct packet fake;
+		enum packet_unreach kind = PACKET_UNREACH_HOST;
+
+		if (err == ENETUNREACH || err == ENETDOWN)
+			kind = PACKET_UNREACH_NET;
+		else if (err == EACCES || err == EPERM)
+			kind = PACKET_UNREACH_ADMIN;
+		c->stats.flows_unreachable++;
+		if (syn) {
+			tcp_reply_unreach(c, syn, kind);
+		} else {
+			/* Rebuild the SYN to quote it in the ICMP error. */
+			static uint8_t synbuf[PACKET_TCP_HEADER_MAX];
+			struct packet_tcp_out o = {
+				.family = f->key.family,
+				.src = f->key.sandbox_addr,
+				.dst = f->key.remote_addr,
+				.sport = f->key.sandbox_port,
+				.dport = f->key.remote_port,
+				.seq = f->rcv_nxt - 1,
+				.flags = PACKET_TCP_SYN,
+				.window = 65535,
+				.wscale = -1,
+			};
+			ssize_t len = packet_build_tcp(synbuf, sizeof(synbuf), &o, 0);
+
+			if (len > 0 && packet_parse(&fake, synbuf, (size_t)len) == PACKET_OK)
+				tcp_reply_unreach(c, &fake, kind);
+		}
+		tcp_flow_close(c, f, true);
+		return;
+	}
+	default:
+		c->stats.flows_refused++;
+		f->seq_nxt = 0;
+		tcp_send_ctl(c, f, PACKET_TCP_RST | PACKET_TCP_ACK);
+		c->stats.resets_sent++;
+		tcp_flow_close(c, f, true);
+		return;
+	}
+}
+
+static void tcp_syn(struct ctx *c, const struct packet *p, const struct flow_key *k)
+{
+	uint16_t mss_limit = tcp_mss_limit(c, p->family);
+	enum route route;
+	struct flow *f;
+	int ret;
+
+	if (p->flags & (PACKET_TCP_ACK | PACKET_TCP_RST | PACKET_TCP_FIN)) {
+		tcp_reply_rst(c, p);
+		return;
+	}
+	route = rules_route(c, k);
+	if (route != ROUTE_DIRECT) {
+		/* ROUTE_SOCKS arrives with the rules issue; until then it is refused too. */
+		c->stats.flows_denied++;
+		tcp_reply_rst(c, p);
+		return;
+	}
+	f = flow_alloc(&c->flows, k);
+	if (!f) {
+		c->stats.flows_table_full++;
+		log_warn("flow table full (--max-flows %u): refusing a connection", c->flows.max);
+		tcp_reply_rst(c, p);
+		return;
+	}
+	f->state = FLOW_TCP_CONNECTING;
+	f->rcv_nxt = p->seq + 1;
+	f->seq_una = f->seq_nxt = tcp_isn(c);
+	f->sandbox_mss =
+		p->mss ? p->mss : (p->family == AF_INET ? TCP_DEFAULT_MSS4 : TCP_DEFAULT_MSS6);
+	if (f->sandbox_mss > mss_limit)
+		f->sandbox_mss = mss_limit;
+	if (p->wscale >= 0) {
+		f->sandbox_wscale = (uint8_t)p->wscale;
+		f->our_wscale = TCP_WSCALE;
+	}
+	f->sandbox_window = p->window; /* a SYN's window is never scaled */
+	f->rto_ms = TCP_RTO_MIN_MS;
+	c->stats.flows_opened++;
+
+	ret = tcp_connect(c, f);
+	if (ret) {
+		tcp_connect_failed(c, f, -ret, p);
+		return;
+	}
+	tcp_timer_set(c, f, c->connect_timeout_ms);
+}
+
+/* The upstream connect finished (EPOLLOUT while connecting). */
+static void tcp_connected(struct ctx *c, struct flow *f)
+{
+	socklen_t sl = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		err = errno;
+	if (err) {
+		tcp_connect_failed(c, f, err, NULL);
+		return;
+	}
+	f->state = FLOW_TCP_SYN_RCVD;
+	f->rto_ms = TCP_SYNACK_RTO_MS;
+	f->retries = 0;
+	tcp_send_ctl(c, f, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	f->seq_nxt = f->seq_una + 1;
+	tcp_timer_set(c, f, f->rto_ms);
+}
+
+/**
+ * tcp_tun_input() - Handle a TCP segment from the sandbox
+ * @c: handler context
+ * @p: parsed packet, checksums verified
+ */
+void tcp_tun_input(struct ctx *c, const struct packet *p)
+{
+	struct flow_key k;
+	struct flow *f;
+
+	memset(&k, 0, sizeof(k));
+	k.family = p->family;
+	k.sandbox_addr = p->src;
+	k.remote_addr = p->dst;
+	k.sandbox_port = p->sport;
+	k.remote_port = p->dport;
+	f = flow_lookup(&c->flows, &k);
+	if (!f) {
+		if (p->flags & PACKET_TCP_SYN)
+			tcp_syn(c, p, &k);
+		else
+			tcp_reply_rst(c, p);
+		return;
+	}
+	if (p->flags & PACKET_TCP_RST) {
+		if (tcp_rst_acceptable(f, p))
+			tcp_flow_close(c, f, true);
+		return;
+	}
+	switch ((enum flow_state)f->state) {
+	case FLOW_TCP_CONNECTING:
+	case FLOW_TCP_TIMED_OUT:
+		return; /* retransmitted SYNs: the answer waits for the upstream */
+	case FLOW_TCP_SYN_RCVD:
+		if (p->flags & PACKET_TCP_SYN) {
+			if (p->seq + 1 == f->rcv_nxt)
+				tcp_send_ctl(c, f, PACKET_TCP_SYN | PACKET_TCP_ACK);
+			return;
+		}
+		if (!(p->flags & PACKET_TCP_ACK) || p->ack != f->seq_una + 1) {
+			tcp_reply_rst(c, p);
+			return;
+		}
+		f->state = FLOW_TCP_ESTABLISHED;
+		f->seq_una = f->seq_nxt;
+		f->rto_ms = TCP_RTO_MIN_MS;
+		f->retries = 0;
+		tcp_timer_set(c, f, 0);
+		f->window_sent = 0;
+		f->sandbox_window = (uint32_t)p->window << f->sandbox_wscale;
+		tcp_sandbox_data(c, f, p);
+		if (f->state == FLOW_TCP_ESTABLISHED)
+			tcp_host_to_sandbox(c, f);
+		return;
+	case FLOW_TCP_ESTABLISHED:
+		break;
+	case FLOW_FREE:
+	case FLOW_CLOSED:
+		ASSERT(!"a closed flow is never found by lookup");
+	}
+	if (p->flags & PACKET_TCP_SYN) {
+		tcp_send_ctl(c, f, PACKET_TCP_ACK); /* challenge ACK, RFC 5961 4 */
+		return;
+	}
+	if (!(p->flags & PACKET_TCP_ACK))
+		return;
+	tcp_sandbox_ack(c, f, p);
+	if (f->state != FLOW_TCP_ESTABLISHED)
+		return;
+	tcp_sandbox_data(c, f, p);
+	if (f->state != FLOW_TCP_ESTABLISHED)
+		return;
+	tcp_maybe_done(c, f);
+	if (f->state == FLOW_TCP_ESTABLISHED)
+		tcp_host_to_sandbox(c, f);
+}
+
+/**
+ * tcp_sock_event() - Handle epoll events of a flow's host socket
+ * @c:      handler context
+ * @flow:   flow index from the epoll reference
+ * @events: epoll events
+ */
+void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
+{
+	struct flow *f = flow_at(&c->flows, flow);
+
+	if (!f || f->sock < 0)
+		return; /* closed earlier in this batch */
+	if (f->state == FLOW_TCP_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			tcp_connected(c, f);
+		return;
+	}
+	if (events & EPOLLERR) {
+		int err = 0;
+		socklen_t sl = sizeof(err);
+
+		getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &err, &sl);
+		log_debug("flow %u: host socket error: %s", flow, strerror(err));
+		tcp_reset(c, f);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+		f->flags |= FLOW_F_HOST_DATA;
+	if (f->state != FLOW_TCP_ESTABLISHED)
+		return; /* data waits for the end of the handshake */
+	if ((events & EPOLLOUT) && (f->flags & FLOW_F_WANT_OUT)) {
+		uint32_t window;
+		bool low;
+
+		/* Space freed (or the event predates the last write): update the window. */
+		f->flags &= (uint8_t)~FLOW_F_WANT_OUT;
+		tcp_window_field(f, &window, &low);
+		if (window > f->window_sent)
+			tcp_send_ctl(c, f, PACKET_TCP_ACK); /* re-arms EPOLLOUT if still low */
+		else if (low)
+			tcp_want_out(c, f);
+	}
+	tcp_host_to_sandbox(c, f);
+}
+
+static void tcp_timeout(struct ctx *c, struct flow *f)
+{
+	switch ((enum flow_state)f->state) {
+	case FLOW_TCP_CONNECTING:
+		log_debug("flow %u: connect timed out", flow_index(&c->flows, f));
+		tcp_connect_failed(c, f, ETIMEDOUT, NULL);
+		return;
+	case FLOW_TCP_TIMED_OUT:
+		tcp_flow_close(c, f, true);
+		return;
+	case FLOW_TCP_SYN_RCVD:
+		if (++f->retries > TCP_SYNACK_RETRIES) {
+			tcp_flow_close(c, f, true);
+			return;
+		}
+		c->stats.retransmits++;
+		tcp_send_ctl(c, f, PACKET_TCP_SYN | PACKET_TCP_ACK);
+		break;
+	case FLOW_TCP_ESTABLISHED:
+		if (++f->retries > TCP_MAX_RETRIES) {
+			log_debug("flow %u: sandbox stopped answering", flow_index(&c->flows, f));
+			tcp_reset(c, f);
+			return;
+		}
+		if (f->seq_nxt != f->seq_una) {
+			c->stats.retransmits++;
+			tcp_rewind(c, f);
+			flow_timer_set(&c->flows, f, 0);
+			tcp_host_to_sandbox(c, f);
+		} else {
+			/* Zero window: an old sequence number makes the sandbox say its window. */
+			struct packet_tcp_out o;
+			uint8_t frame[PACKET_TCP_HEADER_MAX];
+
+			tcp_out_init(f, &o, PACKET_TCP_ACK);
+			o.seq = f->seq_nxt - 1;
+			tcp_emit(c, f, &o, frame, 0);
+		}
+		break;
+	case FLOW_FREE:
+	case FLOW_CLOSED:
+		ASSERT(!"a closed flow has no timer");
+	}
+	if (f->state == FLOW_CLOSED)
+		return;
+	f->rto_ms = f->rto_ms * 2 > TCP_RTO_MAX_MS ? TCP_RTO_MAX_MS : f->rto_ms * 2;
+	tcp_timer_set(c, f, f->rto_ms);
+}
+
+/**
+ * tcp_timer() - Handle the flows whose deadline has passed
+ * @c: handler context
+ */
+void tcp_timer(struct ctx *c)
+{
+	uint32_t i = c->flows.timer_head;
+	uint64_t next = 0;
+
+	while (i != FLOW_NONE) {
+		struct flow *f = &c->flows.flows[i];
+
+		i = f->timer_next;
+		if (f->deadline_ms <= c->now_ms) {
+			flow_timer_set(&c->flows, f, 0);
+			tcp_timeout(c, f);
+		}
+	}
+	for (i = c->flows.timer_head; i != FLOW_NONE; i = c->flows.flows[i].timer_next)
+		if (!next || c->flows.flows[i].deadline_ms < next)
+			next = c->flows.flows[i].deadline_ms;
+	c->timer_armed_ms = 0;
+	if (next)
+		loop_timer_arm(c, next);
+}
+
+/**
+ * tcp_close_all() - Reset every flow (the handler is exiting)
+ * @c: handler context
+ */
+void tcp_close_all(struct ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->flows.never_used; i++) {
+		struct flow *f = &c->flows.flows[i];
+
+		if (f->state != FLOW_FREE && f->state != FLOW_CLOSED)
+			tcp_flow_close(c, f, true);
+	}
+	flow_reap(&c->flows);
+}
+
+/**
+ * tcp_init() - Check what the kernel offers for TCP translation
+ * @c: handler context
+ *
+ * Return: 0, or -errno
+ */
+int tcp_init(struct ctx *c)
+{
+	int s, zero = 0;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	c->peek_offset = !setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+	close(s);
+	if (!c->peek_offset)
+		log_info("SO_PEEK_OFF is not supported for TCP here: peeking past data in flight");
+	return 0;
+}
