@@ -1,0 +1,660 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests for tcp.c: the translation state machine driven with synthetic
+ * segments from a fake sandbox, against real kernel sockets on loopback.
+ *
+ * The handler's output to the tun goes to a hook that records every frame
+ * (and can drop chosen ones); the route hook sends every connection
+ * directly, loopback included. Criterion runs each test in its own process.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "pmsocks-ns/ctx.h"
+#include "pmsocks-ns/loop.h"
+#include "pmsocks-ns/tcp.h"
+#include "pmsocks-ns/tun.h"
+
+#define MAX_CAPTURE 4096
+#define SB_PORT	    40000
+
+struct seg {
+	struct packet p;
+	uint8_t data[65536 + 128];
+};
+
+static struct ctx c;
+static struct seg *captured;
+static unsigned int n_captured, n_seen;
+static int drop_data_segments; /* drop this many host->sandbox data segments */
+static int listener = -1, server = -1;
+static uint16_t port;
+static uint32_t isn_value;
+static bool isn_fixed;
+
+static bool capture(void *opaque, const uint8_t *frame, size_t len)
+{
+	struct seg *s;
+
+	(void)opaque;
+	cr_assert_lt(n_captured, MAX_CAPTURE);
+	s = &captured[n_captured];
+	memcpy(s->data, frame, len);
+	cr_assert_eq(packet_parse(&s->p, s->data, len), PACKET_OK, "handler sent a bad packet");
+	if (drop_data_segments > 0 && s->p.proto == IPPROTO_TCP && s->p.payload_len) {
+		drop_data_segments--;
+		return false;
+	}
+	n_captured++;
+	return false;
+}
+
+static enum route route_direct(const struct flow_key *k)
+{
+	(void)k;
+	return ROUTE_DIRECT;
+}
+
+static uint32_t fixed_isn(void)
+{
+	return isn_value;
+}
+
+static void setup(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sin);
+
+	captured = calloc(MAX_CAPTURE, sizeof(*captured));
+	cr_assert_not_null(captured);
+	memset(&c, 0, sizeof(c));
+	c.mtu = 65520;
+	c.connect_timeout_ms = 1000;
+	inet_pton(AF_INET, "10.0.2.2", &c.gateway4.v4);
+	cr_assert_eq(flow_table_init(&c.flows, 64), 0);
+	cr_assert_eq(loop_init(&c, -1, 0), 0);
+	cr_assert_eq(tcp_init(&c), 0);
+	c.tun_hook = capture;
+	c.route_hook = route_direct;
+	if (isn_fixed)
+		c.isn_hook = fixed_isn;
+
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(listener, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(listener, 16), 0);
+	cr_assert_eq(getsockname(listener, (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+}
+
+static void teardown(void)
+{
+	free(captured);
+	captured = NULL;
+	if (server >= 0)
+		close(server);
+	close(listener);
+}
+
+/* Run the handler's loop for up to @ms, or until @n frames were captured. */
+static void pump_until(unsigned int n, int ms)
+{
+	uint64_t end = ctx_now_ms() + (uint64_t)ms;
+
+	while (n_captured < n && ctx_now_ms() < end)
+		loop_poll(&c, 10);
+}
+
+static void pump(int ms)
+{
+	pump_until(UINT32_MAX, ms);
+}
+
+/* The next frame the handler sent, failing the test if none came. */
+static struct packet *next_out(int wait_ms)
+{
+	pump_until(n_seen + 1, wait_ms);
+	cr_assert_gt(n_captured, n_seen, "expected a segment from the handler (seen %u)", n_seen);
+	return &captured[n_seen++].p;
+}
+
+static void no_more_out(int wait_ms)
+{
+	pump(wait_ms);
+	cr_assert_eq(n_captured, n_seen, "unexpected segment from the handler");
+}
+
+struct sb {
+	uint32_t seq; /* next sequence number the sandbox sends */
+	uint32_t ack; /* what it acknowledges */
+	uint16_t window;
+	uint16_t dport;
+	in_addr_t daddr;
+};
+
+static struct sb sb;
+
+static void sandbox_send(uint8_t flags, uint32_t seq, const void *payload, size_t len,
+			 int8_t wscale, uint16_t mss)
+{
+	static uint8_t frame[65536 + 128];
+	struct packet_tcp_out o = {
+		.family = AF_INET,
+		.sport = SB_PORT,
+		.dport = sb.dport,
+		.seq = seq,
+		.ack = sb.ack,
+		.flags = flags,
+		.window = sb.window,
+		.mss = mss,
+		.wscale = wscale,
+	};
+	struct packet p;
+	size_t hdr;
+	ssize_t n;
+
+	inet_pton(AF_INET, "10.0.2.15", &o.src.v4);
+	o.dst.v4.s_addr = sb.daddr;
+	hdr = packet_tcp_header_len(&o);
+	if (len)
+		memcpy(frame + hdr, payload, len);
+	n = packet_build_tcp(frame, sizeof(frame), &o, len);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(packet_parse(&p, frame, (size_t)n), PACKET_OK);
+	tcp_tun_input(&c, &p);
+	tcp_flush_acks(&c);
+}
+
+static void sandbox_data(const void *payload, size_t len)
+{
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_PSH, sb.seq, payload, len, -1, 0);
+	sb.seq += (uint32_t)len;
+}
+
+/* Handshake with the loopback listener; returns the handler's ISN. */
+static uint32_t connect_flow(uint32_t sandbox_isn, int8_t wscale)
+{
+	struct packet *synack;
+
+	sb.seq = sandbox_isn;
+	sb.ack = 0;
+	sb.window = 65535;
+	sb.dport = port;
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sandbox_send(PACKET_TCP_SYN, sb.seq, NULL, 0, wscale, 1460);
+	sb.seq++;
+	synack = next_out(2000);
+	cr_assert_eq(synack->flags, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	cr_assert_eq(synack->ack, sandbox_isn + 1);
+	cr_assert_eq(synack->mss, 65520 - 40, "MSS is clamped to the tun MTU");
+	cr_assert_eq(synack->wscale, wscale >= 0 ? TCP_WSCALE : -1);
+	sb.ack = synack->seq + 1;
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	server = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(server, 0);
+	return synack->seq;
+}
+
+static void server_expect(const void *want, size_t len)
+{
+	static uint8_t got[1 << 20];
+	size_t have = 0;
+	uint64_t end = ctx_now_ms() + 2000;
+
+	cr_assert_leq(len, sizeof(got));
+	while (have < len && ctx_now_ms() < end) {
+		struct pollfd pfd = {.fd = server, .events = POLLIN};
+		ssize_t n;
+
+		loop_poll(&c, 0);
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		n = recv(server, got + have, len - have, MSG_DONTWAIT);
+		cr_assert_gt(n, 0, "server: %s", n < 0 ? strerror(errno) : "EOF");
+		have += (size_t)n;
+	}
+	cr_assert_eq(have, len, "server got %zu of %zu bytes", have, len);
+	cr_assert_eq(memcmp(got, want, len), 0, "server got different bytes");
+}
+
+static void server_expect_nothing(void)
+{
+	char b;
+
+	pump(50);
+	cr_assert_eq(recv(server, &b, 1, MSG_DONTWAIT), -1);
+	cr_assert_eq(errno, EAGAIN);
+}
+
+static void fill(uint8_t *buf, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 31 + seed * 7 + (i >> 8));
+}
+
+/* Collect host->sandbox payload in order, ACKing as it comes, until @len bytes. */
+static void sandbox_receive(uint8_t *out, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		struct packet *p = next_out(2000);
+
+		if (!p->payload_len)
+			continue;
+		cr_assert_eq(p->seq, sb.ack, "segment out of order: seq %u, expected %u", p->seq,
+			     sb.ack);
+		cr_assert_leq(have + p->payload_len, len);
+		memcpy(out + have, p->payload, p->payload_len);
+		have += p->payload_len;
+		sb.ack += (uint32_t)p->payload_len;
+		sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	}
+}
+
+TestSuite(tcp, .init = setup, .fini = teardown);
+
+Test(tcp, syn_is_answered_only_after_the_upstream_connect)
+{
+	sb.dport = port;
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sb.window = 65535;
+	sandbox_send(PACKET_TCP_SYN, 1000, NULL, 0, 7, 1460);
+	cr_assert_eq(n_captured, 0, "no SYN-ACK before the connect completed");
+	cr_assert_eq(c.flows.active, 1);
+	struct packet *p = next_out(2000);
+	cr_assert_eq(p->flags, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	cr_assert_eq(p->ack, 1001);
+	cr_assert_eq(p->src.v4.s_addr, htonl(INADDR_LOOPBACK));
+	cr_assert_eq(p->sport, port);
+	cr_assert_eq(p->dport, SB_PORT);
+}
+
+Test(tcp, refused_gets_rst)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	struct packet *p;
+
+	/* A port nobody listens on: bind one, note it, close it. */
+	bind(s, (struct sockaddr *)&sin, sizeof(sin));
+	getsockname(s, (struct sockaddr *)&sin, &sl);
+	close(s);
+	sb.dport = ntohs(sin.sin_port);
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sandbox_send(PACKET_TCP_SYN, 5000, NULL, 0, -1, 1460);
+	p = next_out(2000);
+	cr_assert_eq(p->flags, PACKET_TCP_RST | PACKET_TCP_ACK);
+	cr_assert_eq(p->ack, 5001);
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
+	cr_assert_eq(c.stats.flows_refused, 1);
+}
+
+Test(tcp, connect_timeout_is_silent)
+{
+	int full = socket(AF_INET, SOCK_STREAM, 0), filler;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+
+	/* A listener whose accept queue is full drops further SYNs: no answer at all. */
+	bind(full, (struct sockaddr *)&sin, sizeof(sin));
+	listen(full, 0);
+	getsockname(full, (struct sockaddr *)&sin, &sl);
+	filler = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(filler, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	sb.dport = ntohs(sin.sin_port);
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sandbox_send(PACKET_TCP_SYN, 7000, NULL, 0, -1, 1460);
+	pump(1500);
+	cr_assert_eq(n_captured, 0, "a timed-out connect is not answered");
+	cr_assert_eq(c.stats.flows_timed_out, 1);
+	sandbox_send(PACKET_TCP_SYN, 7000, NULL, 0, -1, 1460); /* retransmitted SYN: still silent */
+	pump(50);
+	cr_assert_eq(n_captured, 0);
+	close(filler);
+	close(full);
+}
+
+Test(tcp, unknown_segment_gets_rst)
+{
+	struct packet *p;
+
+	sb.dport = port;
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sb.ack = 12345;
+	sandbox_send(PACKET_TCP_ACK, 999, "x", 1, -1, 0);
+	p = next_out(100);
+	cr_assert_eq(p->flags, PACKET_TCP_RST);
+	cr_assert_eq(p->seq, 12345);
+	sandbox_send(PACKET_TCP_RST, 999, NULL, 0, -1, 0);
+	no_more_out(20);
+}
+
+Test(tcp, data_both_ways)
+{
+	uint8_t up[3000], down[5000], got[5000];
+
+	connect_flow(100, 7);
+	fill(up, sizeof(up), 1);
+	sandbox_data(up, sizeof(up));
+	server_expect(up, sizeof(up));
+	cr_assert_eq(next_out(500)->ack, sb.seq, "ACK covers what the socket took");
+
+	fill(down, sizeof(down), 2);
+	cr_assert_eq(send(server, down, sizeof(down), 0), (ssize_t)sizeof(down));
+	sandbox_receive(got, sizeof(down));
+	cr_assert_eq(memcmp(got, down, sizeof(down)), 0);
+	pump(20);
+	cr_assert_eq(c.stats.retransmits, 0);
+}
+
+Test(tcp, out_of_order_and_duplicate_segments)
+{
+	uint8_t data[300];
+	uint32_t base;
+	struct packet *p;
+
+	connect_flow(100, 7);
+	fill(data, sizeof(data), 3);
+	base = sb.seq;
+	/* The second 100 bytes before the first: dropped, duplicate ACK at base. */
+	sandbox_send(PACKET_TCP_ACK, base + 100, data + 100, 100, -1, 0);
+	p = next_out(200);
+	cr_assert_eq(p->ack, base);
+	server_expect_nothing();
+	/* The first 100: taken. */
+	sandbox_send(PACKET_TCP_ACK, base, data, 100, -1, 0);
+	server_expect(data, 100);
+	cr_assert_eq(next_out(200)->ack, base + 100);
+	/* The first 100 again (a duplicate): ACKed, not written twice. */
+	sandbox_send(PACKET_TCP_ACK, base, data, 100, -1, 0);
+	cr_assert_eq(next_out(200)->ack, base + 100);
+	server_expect_nothing();
+	/* Overlapping retransmission of 50..300: only 100..300 is new. */
+	sandbox_send(PACKET_TCP_ACK, base + 50, data + 50, 250, -1, 0);
+	server_expect(data + 100, 200);
+	cr_assert_eq(next_out(200)->ack, base + 300);
+}
+
+Test(tcp, window_scaling_bounds_what_is_in_flight)
+{
+	static uint8_t down[20000];
+	uint32_t in_flight = 0;
+	unsigned int i;
+
+	connect_flow(100, 3);
+	sb.window = 100; /* scaled by 2^3: 800 bytes */
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	fill(down, sizeof(down), 4);
+	cr_assert_eq(send(server, down, sizeof(down), 0), (ssize_t)sizeof(down));
+	pump(100);
+	for (i = n_seen; i < n_captured; i++)
+		in_flight += (uint32_t)captured[i].p.payload_len;
+	cr_assert_eq(in_flight, 800, "window 100 << 3 allows exactly 800 bytes, got %u", in_flight);
+	/* Our own windows are scaled by TCP_WSCALE: the field times 128 is the socket space. */
+	cr_assert_gt((uint32_t)captured[n_captured - 1].p.window << TCP_WSCALE, 65535);
+}
+
+Test(tcp, zero_window_probe_and_window_update)
+{
+	uint8_t down[1000], got[1000];
+	struct packet *p;
+
+	connect_flow(100, 7);
+	sb.window = 0;
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	fill(down, sizeof(down), 5);
+	cr_assert_eq(send(server, down, sizeof(down), 0), (ssize_t)sizeof(down));
+	pump(50);
+	cr_assert_eq(n_captured, n_seen, "nothing is sent into a zero window");
+	/* After the retransmission timeout the handler probes with an old sequence number. */
+	p = next_out(1000);
+	cr_assert_eq(p->payload_len, 0);
+	cr_assert_eq(p->seq, sb.ack - 1);
+	/* The window opens: the data flows. */
+	sb.window = 65535;
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	sandbox_receive(got, sizeof(got));
+	cr_assert_eq(memcmp(got, down, sizeof(got)), 0);
+}
+
+Test(tcp, full_socket_closes_our_window_and_reopens_it)
+{
+	static uint8_t chunk[60000];
+	uint32_t window = 1;
+	uint64_t sent = 0;
+	int i;
+
+	connect_flow(100, 7);
+	/* The server does not read: its receive buffer, then the handler's socket fill up. */
+	fill(chunk, sizeof(chunk), 6);
+	for (i = 0; i < 2000 && window; i++) {
+		struct packet *p;
+		uint32_t len = window < sizeof(chunk) ? window : sizeof(chunk);
+
+		sandbox_data(chunk, len);
+		sent += len;
+		p = next_out(500);
+		cr_assert_eq(p->ack, sb.seq, "every byte within the window is taken");
+		window = (uint32_t)p->window << TCP_WSCALE;
+		while (n_captured > n_seen) /* take the latest window */
+			window = (uint32_t)next_out(0)->window << TCP_WSCALE;
+	}
+	cr_assert_eq(window, 0, "the window closes when the socket is full");
+	cr_assert_eq(c.stats.partial_writes, 0);
+	/* The server reads everything: a window update follows without any segment from us. */
+	{
+		static uint8_t sink[1 << 16];
+		uint64_t got = 0, end = ctx_now_ms() + 5000;
+
+		while (got < sent && ctx_now_ms() < end) {
+			ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
+
+			if (n > 0)
+				got += (uint64_t)n;
+			loop_poll(&c, 1);
+		}
+		cr_assert_eq(got, sent);
+	}
+	cr_assert_gt(n_captured, n_seen, "a window update was sent");
+	cr_assert_gt(captured[n_captured - 1].p.window, 0);
+}
+
+Test(tcp, fin_from_sandbox_first)
+{
+	uint8_t reply[2000], got[2000], b;
+	struct packet *p;
+
+	connect_flow(100, 7);
+	sandbox_data("request", 7);
+	server_expect("request", 7);
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_FIN, sb.seq, NULL, 0, -1, 0);
+	sb.seq++;
+	do
+		p = next_out(200);
+	while (p->ack != sb.seq && n_seen < n_captured);
+	cr_assert_eq(p->ack, sb.seq, "the FIN is acknowledged");
+	pump(20);
+	cr_assert_eq(recv(server, &b, 1, 0), 0, "the server sees EOF");
+	/* Half-closed: the reply still comes through. */
+	fill(reply, sizeof(reply), 7);
+	send(server, reply, sizeof(reply), 0);
+	sandbox_receive(got, sizeof(got));
+	cr_assert_eq(memcmp(got, reply, sizeof(got)), 0);
+	close(server);
+	server = -1;
+	p = next_out(500);
+	while (!(p->flags & PACKET_TCP_FIN))
+		p = next_out(500);
+	cr_assert_eq(p->seq, sb.ack);
+	sb.ack++;
+	cr_assert_eq(c.flows.active, 1);
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	pump(20);
+	cr_assert_eq(c.flows.active, 0, "closed once both FINs are acknowledged");
+}
+
+Test(tcp, fin_from_host_first)
+{
+	uint8_t up[4000];
+	struct packet *p;
+
+	connect_flow(100, 7);
+	shutdown(server, SHUT_WR);
+	p = next_out(500);
+	cr_assert(p->flags & PACKET_TCP_FIN);
+	cr_assert_eq(p->seq, sb.ack);
+	sb.ack++;
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	/* The sandbox keeps sending after the host's FIN. */
+	fill(up, sizeof(up), 8);
+	sandbox_data(up, sizeof(up));
+	server_expect(up, sizeof(up));
+	cr_assert_eq(c.flows.active, 1);
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_FIN, sb.seq, NULL, 0, -1, 0);
+	sb.seq++;
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
+	cr_assert_eq(recv(server, up, 1, 0), 0);
+}
+
+Test(tcp, simultaneous_fins)
+{
+	connect_flow(100, 7);
+	shutdown(server, SHUT_WR);
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_FIN, sb.seq, NULL, 0, -1, 0);
+	sb.seq++;
+	pump(50);
+	while (n_seen < n_captured && !(captured[n_seen].p.flags & PACKET_TCP_FIN))
+		n_seen++;
+	cr_assert_lt(n_seen, n_captured, "our FIN was sent");
+	sb.ack = captured[n_seen].p.seq + 1;
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
+}
+
+Test(tcp, rst_from_sandbox_resets_the_host_side)
+{
+	char b;
+
+	connect_flow(100, 7);
+	sandbox_send(PACKET_TCP_RST, sb.seq, NULL, 0, -1, 0);
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
+	cr_assert_eq(recv(server, &b, 1, 0), -1);
+	cr_assert_eq(errno, ECONNRESET);
+}
+
+Test(tcp, out_of_window_rst_is_ignored)
+{
+	connect_flow(100, 7);
+	sandbox_send(PACKET_TCP_RST, sb.seq + 100000000, NULL, 0, -1, 0);
+	pump(20);
+	cr_assert_eq(c.flows.active, 1);
+}
+
+Test(tcp, rst_from_host_resets_the_sandbox_side)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct packet *p;
+
+	connect_flow(100, 7);
+	setsockopt(server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(server);
+	server = -1;
+	p = next_out(500);
+	cr_assert(p->flags & PACKET_TCP_RST);
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
+}
+
+Test(tcp, retransmission_after_a_dropped_segment)
+{
+	uint8_t down[500], got[500];
+	struct packet *p;
+	uint64_t t0;
+
+	connect_flow(100, 7);
+	fill(down, sizeof(down), 9);
+	drop_data_segments = 1;
+	t0 = ctx_now_ms();
+	send(server, down, sizeof(down), 0);
+	p = next_out(2000);
+	cr_assert_geq(ctx_now_ms() - t0, TCP_RTO_MIN_MS - 10, "resent after the RTO");
+	cr_assert_eq(p->seq, sb.ack);
+	cr_assert_eq(p->payload_len, sizeof(down));
+	memcpy(got, p->payload, sizeof(got));
+	cr_assert_eq(memcmp(got, down, sizeof(got)), 0, "the same bytes, re-read from the socket");
+	cr_assert_eq(c.stats.retransmits, 1);
+}
+
+Test(tcp, fast_retransmit_on_three_duplicate_acks)
+{
+	static uint8_t down[3 * 1400];
+	struct packet *p;
+	uint32_t first;
+	int i;
+
+	sb.window = 65535;
+	connect_flow(100, 7);
+	/* Make segments small by announcing a small MSS through a new flow? Use the data size. */
+	fill(down, sizeof(down), 10);
+	send(server, down, 1400, 0);
+	p = next_out(500);
+	first = p->seq;
+	cr_assert_eq(p->payload_len, 1400);
+	/* The sandbox "lost" it: three duplicate ACKs for the old point. */
+	for (i = 0; i < 3; i++)
+		sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	p = next_out(100);
+	cr_assert_eq(p->seq, first, "resent at once, before any timeout");
+	cr_assert_eq(p->payload_len, 1400);
+	cr_assert_eq(c.stats.fast_retransmits, 1);
+}
+
+static void wrap_setup(void)
+{
+	isn_fixed = true;
+	isn_value = 0xffffff00U;
+	setup();
+}
+
+TestSuite(tcp_wrap, .init = wrap_setup, .fini = teardown);
+
+Test(tcp_wrap, sequence_numbers_wrap_around)
+{
+	static uint8_t up[65536], down[65536], got[65536];
+	uint32_t isn;
+	size_t off;
+
+	isn = connect_flow(0xfffffff0U, 7);
+	cr_assert_eq(isn, 0xffffff00U);
+	fill(up, sizeof(up), 11);
+	for (off = 0; off < sizeof(up); off += 1000) {
+		size_t len = sizeof(up) - off < 1000 ? sizeof(up) - off : 1000;
+
+		sandbox_data(up + off, len);
+	}
+	server_expect(up, sizeof(up));
+	cr_assert_lt(sb.seq, 0x10000U, "the sandbox's sequence numbers wrapped");
+	fill(down, sizeof(down), 12);
+	send(server, down, sizeof(down), 0);
+	sandbox_receive(got, sizeof(got));
+	cr_assert_eq(memcmp(got, down, sizeof(got)), 0);
+	cr_assert_lt(sb.ack, 0x10000U, "the handler's sequence numbers wrapped");
+}
