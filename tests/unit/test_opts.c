@@ -32,6 +32,7 @@ static int parse(char *const *argv, size_t argc)
 static void no_env(void)
 {
 	unsetenv("SOCKS_DEBUG");
+	unsetenv("PMCD_CONNECT_TIMEOUT");
 }
 
 TestSuite(opts, .init = no_env);
@@ -145,4 +146,43 @@ Test(opts, verbosity)
 	setenv("SOCKS_DEBUG", "", 1);
 	cr_assert_eq(PARSE("true"), 0, "%s", err);
 	cr_assert_eq(o.log_level, LOG_LEVEL_WARN);
+}
+
+Test(opts, connect_timeout)
+{
+	unsetenv("PMCD_CONNECT_TIMEOUT");
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.connect_timeout_ms, 5000, "default 5 s");
+	cr_assert_eq(PARSE("--connect-timeout", "0.5", "true"), 0, "%s", err);
+	cr_assert_eq(o.connect_timeout_ms, 500);
+	cr_assert_eq(PARSE("--connect-timeout=12", "true"), 0, "%s", err);
+	cr_assert_eq(o.connect_timeout_ms, 12000);
+	cr_assert_eq(PARSE("--connect-timeout", "0", "true"), -EINVAL);
+	cr_assert_str_eq(err, "--connect-timeout: '0' is not a number of seconds above 0 and up to "
+			      "3600");
+	cr_assert_eq(PARSE("--connect-timeout", "-1", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--connect-timeout", "5s", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--connect-timeout", "nan", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--connect-timeout", "3601", "true"), -EINVAL);
+
+	setenv("PMCD_CONNECT_TIMEOUT", "1.5", 1);
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.connect_timeout_ms, 1500, "PMCD_CONNECT_TIMEOUT is read");
+	cr_assert_eq(PARSE("--connect-timeout", "2", "true"), 0, "%s", err);
+	cr_assert_eq(o.connect_timeout_ms, 2000, "the flag overrides the environment");
+	setenv("PMCD_CONNECT_TIMEOUT", "soon", 1);
+	cr_assert_eq(PARSE("true"), -EINVAL);
+	cr_assert(strstr(err, "PMCD_CONNECT_TIMEOUT: 'soon'"), "%s", err);
+	unsetenv("PMCD_CONNECT_TIMEOUT");
+}
+
+Test(opts, max_flows)
+{
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.max_flows, 65536);
+	cr_assert_eq(PARSE("--max-flows", "10", "true"), 0, "%s", err);
+	cr_assert_eq(o.max_flows, 10);
+	cr_assert_eq(PARSE("--max-flows", "0", "true"), -EINVAL);
+	cr_assert_str_eq(err, "--max-flows: '0' is not a number from 1 to 4194304");
+	cr_assert_eq(PARSE("--max-flows", "4194305", "true"), -EINVAL);
 }

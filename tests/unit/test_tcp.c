@@ -658,3 +658,17 @@ Test(tcp_wrap, sequence_numbers_wrap_around)
 	cr_assert_eq(memcmp(got, down, sizeof(got)), 0);
 	cr_assert_lt(sb.ack, 0x10000U, "the handler's sequence numbers wrapped");
 }
+
+Test(tcp_timeout, sandbox_gives_up_with_the_handler)
+{
+	/* With retransmission timeouts capped at 1 s, R retries take R + 1 seconds. */
+	cr_assert_eq(tcp_sandbox_syn_retries(5000, true), 4);
+	cr_assert_eq(tcp_sandbox_syn_retries(4200, true), 4, "rounded up to whole seconds");
+	cr_assert_eq(tcp_sandbox_syn_retries(1500, true), 1, "at least one retry: 2 s");
+	cr_assert_eq(tcp_sandbox_syn_retries(500, true), 1);
+	cr_assert_eq(tcp_sandbox_syn_retries(3600000, true), 127, "the kernel's maximum");
+	/* Without the cap, R retries take 2^(R+1) - 1 seconds. */
+	cr_assert_eq(tcp_sandbox_syn_retries(5000, false), 2, "7 s");
+	cr_assert_eq(tcp_sandbox_syn_retries(3000, false), 1, "3 s");
+	cr_assert_eq(tcp_sandbox_syn_retries(8000, false), 3, "15 s");
+}
