@@ -64,6 +64,8 @@
 #define TCP_DEFAULT_MSS6     1220
 #define TCP_DISCARD_IOVS     64 /* without SO_PEEK_OFF: 64 x 64 KiB may be skipped */
 #define TCP_TIMED_OUT_LINGER 2000
+#define TCP_WINDOW_BUDGET    (32U << 20) /* all windows we advertise, together */
+#define TCP_WINDOW_FLOOR     (64U << 10) /* a flow's share never goes below this */
 
 static uint8_t tcp_frame[TCP_FRAME_MAX] __attribute__((aligned(8)));
 
@@ -148,9 +150,22 @@ static uint32_t tcp_sock_space(const struct flow *f, bool *low)
  * already have sent up to it), limited by what the field can carry.
  * window_sent is what is left of the last window, relative to rcv_nxt now.
  */
-static uint16_t tcp_window_field(const struct flow *f, uint32_t *window_out, bool *low)
+static uint16_t tcp_window_field(const struct ctx *c, const struct flow *f, uint32_t *window_out,
+				 bool *low)
 {
-	uint32_t space = tcp_sock_space(f, low), max;
+	uint32_t space = tcp_sock_space(f, low), max, share;
+
+	/*
+	 * Everything the sandbox sends waits in one queue, the tun's, until we
+	 * read it: windows that add up to more than TCP_WINDOW_BUDGET turn it
+	 * into a long FIFO whose delay sets off retransmission timeouts on both
+	 * sides. So each flow gets at most its share of the budget.
+	 */
+	share = TCP_WINDOW_BUDGET / (c->flows.active ? c->flows.active : 1);
+	if (share < TCP_WINDOW_FLOOR)
+		share = TCP_WINDOW_FLOOR;
+	if (space > share)
+		space = share;
 
 	if (f->state == FLOW_TCP_ESTABLISHED && space < f->window_sent)
 		space = f->window_sent;
@@ -206,7 +221,7 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 		o->window = space > 65535 ? 65535 : (uint16_t)space;
 		window = o->window;
 	} else {
-		o->window = tcp_window_field(f, &window, &low);
+		o->window = tcp_window_field(c, f, &window, &low);
 	}
 	len = packet_build_tcp(frame, TCP_FRAME_MAX, o, payload_len);
 	if (len < 0)
@@ -393,6 +408,7 @@ static void tcp_rewind(const struct ctx *c, struct flow *f)
 	f->seq_nxt = f->seq_una;
 	f->flags &= (uint8_t)~FLOW_F_FIN_SENT;
 	f->flags |= FLOW_F_HOST_DATA;
+	f->rtt_start = 0; /* Karn: no RTT sample across a retransmission */
 	if (c->peek_offset)
 		setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
 }
@@ -448,7 +464,31 @@ static void tcp_host_to_sandbox(struct ctx *c, struct flow *f)
 		}
 		if (!f->deadline_ms)
 			tcp_timer_set(c, f, f->rto_ms);
+		if (!f->rtt_start) {
+			f->rtt_seq = f->seq_nxt;
+			f->rtt_start = (uint32_t)c->now_ms | 1;
+		}
 	}
+}
+
+/* RFC 6298: a new RTT sample updates SRTT, RTTVAR and the RTO. */
+static void tcp_rtt_sample(struct flow *f, uint32_t rtt)
+{
+	uint32_t rto;
+
+	if (!f->srtt8) {
+		f->srtt8 = rtt << 3;
+		f->rttvar4 = rtt << 1;
+	} else {
+		uint32_t srtt = f->srtt8 >> 3, delta = rtt > srtt ? rtt - srtt : srtt - rtt;
+
+		f->rttvar4 = f->rttvar4 - (f->rttvar4 >> 2) + delta;
+		f->srtt8 = f->srtt8 - (f->srtt8 >> 3) + rtt;
+	}
+	rto = (f->srtt8 >> 3) + f->rttvar4;
+	f->rto_ms = rto < TCP_RTO_MIN_MS   ? TCP_RTO_MIN_MS
+		    : rto > TCP_RTO_MAX_MS ? TCP_RTO_MAX_MS
+					   : rto;
 }
 
 static void tcp_retransmit(struct ctx *c, struct flow *f)
@@ -493,8 +533,13 @@ static void tcp_sandbox_ack(struct ctx *c, struct flow *f, const struct packet *
 	}
 	f->seq_una = p->ack;
 	f->dup_acks = 0;
+	if (f->rtt_start && seq_le(f->rtt_seq, p->ack)) {
+		tcp_rtt_sample(f, ((uint32_t)c->now_ms | 1) - f->rtt_start);
+		f->rtt_start = 0;
+	} else if (f->retries) {
+		tcp_rtt_sample(f, f->srtt8 >> 3); /* back off no more: undo the doubling */
+	}
 	f->retries = 0;
-	f->rto_ms = TCP_RTO_MIN_MS;
 	tcp_timer_set(c, f, f->seq_nxt != f->seq_una ? f->rto_ms : 0);
 }
 
@@ -862,7 +907,7 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 
 		/* Space freed (or the event predates the last write): update the window. */
 		f->flags &= (uint8_t)~FLOW_F_WANT_OUT;
-		tcp_window_field(f, &window, &low);
+		tcp_window_field(c, f, &window, &low);
 		if (window > f->window_sent)
 			tcp_send_ctl(c, f, PACKET_TCP_ACK); /* re-arms EPOLLOUT if still low */
 		else if (low)

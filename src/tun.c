@@ -27,7 +27,7 @@
 #include "pmsocks-ns/tun.h"
 #include "pmsocks-ns/util.h"
 
-#define TUN_BATCH     64 /* packets read per wake-up */
+#define TUN_BATCH     256 /* packets read per wake-up */
 #define TUN_FRAME_MAX 65536
 
 static void tun_open_hint(int err, char *buf, size_t len)

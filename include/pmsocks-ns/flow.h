@@ -55,18 +55,23 @@ struct flow {
 	uint8_t dup_acks;
 	uint8_t retries; /* consecutive retransmission timeouts */
 	uint32_t rto_ms;
+	/* RTT of the sandbox (RFC 6298), in milliseconds scaled by 8 and 4 */
+	uint32_t srtt8, rttvar4;
+	uint32_t rtt_seq;   /* an ACK reaching this ends the RTT sample... */
+	uint32_t rtt_start; /* ...started then (low bits of now_ms); 0: no sample */
 
 	uint64_t bytes_to_host, bytes_to_sandbox;
 };
 
-#define FLOW_F_SANDBOX_FIN 0x01 /* FIN from the sandbox taken: host socket shut down for writing \
-				 */
-#define FLOW_F_HOST_EOF	 0x02	/* the host socket has no more data */
-#define FLOW_F_FIN_SENT	 0x04	/* our FIN is in seq_nxt */
-#define FLOW_F_FIN_ACKED 0x08	/* the sandbox acknowledged our FIN */
-#define FLOW_F_WANT_OUT	 0x10	/* EPOLLOUT armed: waiting for send space */
-#define FLOW_F_ACK_NOW	 0x20	/* an ACK to the sandbox is due */
-#define FLOW_F_HOST_DATA 0x40	/* the host socket may have data (or EOF) not yet sent */
+#define FLOW_F_SANDBOX_FIN                                                                     \
+	0x01		      /* FIN from the sandbox taken: host socket shut down for writing \
+			       */
+#define FLOW_F_HOST_EOF	 0x02 /* the host socket has no more data */
+#define FLOW_F_FIN_SENT	 0x04 /* our FIN is in seq_nxt */
+#define FLOW_F_FIN_ACKED 0x08 /* the sandbox acknowledged our FIN */
+#define FLOW_F_WANT_OUT	 0x10 /* EPOLLOUT armed: waiting for send space */
+#define FLOW_F_ACK_NOW	 0x20 /* an ACK to the sandbox is due */
+#define FLOW_F_HOST_DATA 0x40 /* the host socket may have data (or EOF) not yet sent */
 
 struct flow_table {
 	struct flow *flows;
