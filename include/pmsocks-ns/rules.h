@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "pmsocks-ns/ctx.h"
@@ -43,15 +44,17 @@ enum rule_op {
 struct rule_server {
 	char host[256]; /* IPv6 literals without brackets */
 	uint16_t port;	/* 0: SOCKS_PORT, or 1080 */
+	struct sockaddr_storage addr;
+	socklen_t addrlen; /* filled by rules_resolve_servers(), 0 until then */
 };
 
 /* One effective rule (a LOCALHOSTNAME line may give several). */
 struct rule {
 	enum rule_action action;
-	uint8_t socks_version; /* RULE_SOCKD: 0 any (sockd), 4 (sockd4) or 5 (sockd5) */
-	struct rule_server servers[RULES_MAX_SERVERS];
-	unsigned int n_servers; /* 0: the default server (SOCKS_SERVER) */
-	char **users;		/* user names, files already read; NULL: any user */
+	uint8_t socks_version;	     /* RULE_SOCKD: 0 any (sockd), 4 (sockd4) or 5 (sockd5) */
+	struct rule_server *servers; /* n_servers entries, NULL if none */
+	unsigned int n_servers;	     /* at most RULES_MAX_SERVERS; 0: the default (SOCKS_SERVER) */
+	char **users;		     /* user names, files already read; NULL: any user */
 	unsigned int n_users;
 	int family;		      /* AF_INET or AF_INET6 */
 	union packet_addr addr, mask; /* addr is stored already masked */
@@ -102,6 +105,10 @@ const struct rule *rules_match(const struct rules *r, int family, const union pa
 int rules_expand_command(const struct rule *r, const struct rules_conn *conn, char *out,
 			 size_t outlen);
 int rules_print(const struct rules *r, FILE *out);
+int rules_resolve_servers(struct rules *r,
+			  int (*resolve)(const char *host, uint16_t port,
+					 struct sockaddr_storage *ss, socklen_t *len),
+			  uint16_t default_port, char *err, size_t errlen);
 void rules_free(struct rules *r);
 
 #endif

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * libFuzzer target for rules.c. The input is parsed as a rule file, with rule
- * commands refused and allowed, LOCALHOSTNAME resolving to 127.0.0.1 without
- * DNS; and as a tsocks.conf. Whatever parses is printed, must parse back from
- * its printed form to the same rules, and is matched against a few
- * destinations; rule commands are expanded. A parse error must leave nothing
- * behind and say where. Any broken expectation aborts, so the fuzzer reports
- * it; ASan reports leaks.
+ * libFuzzer target for rules.c, rules_parse.c and rules_tsocks.c. The input is
+ * parsed as a rule file, with rule commands refused and allowed, LOCALHOSTNAME
+ * resolving to 127.0.0.1 without DNS; and as a tsocks.conf. Whatever parses is
+ * printed, must parse back from its printed form to the same rules, and is
+ * matched against a few destinations; rule commands are expanded; the SOCKS
+ * servers are resolved, without DNS, into every rule's own server array. A
+ * parse error must leave nothing behind and say where. Any broken expectation
+ * aborts, so the fuzzer reports it; ASan reports leaks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +32,41 @@ static int fuzz_resolve(const char *name, int *family, union packet_addr *addrs,
 	family[0] = AF_INET;
 	addrs[0].v4.s_addr = htonl(INADDR_LOOPBACK);
 	return 1;
+}
+
+/* Every server resolves to 127.0.0.1 on its port. */
+static int fuzz_resolve_server(const char *host, uint16_t port, struct sockaddr_storage *ss,
+			       socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	CHECK(*host && port);
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*len = sizeof(*sin);
+	return 0;
+}
+
+static void fuzz_resolve_servers(struct rules *r)
+{
+	const struct sockaddr_in *sin;
+	char err[512];
+	size_t i;
+	unsigned int j;
+
+	CHECK(rules_resolve_servers(r, fuzz_resolve_server, 1080, err, sizeof(err)) == 0);
+	for (i = 0; i < r->n; i++) {
+		CHECK(r->rule[i].n_servers <= RULES_MAX_SERVERS);
+		CHECK(!r->rule[i].n_servers == !r->rule[i].servers);
+		for (j = 0; j < r->rule[i].n_servers; j++) {
+			sin = (const struct sockaddr_in *)&r->rule[i].servers[j].addr;
+			CHECK(r->rule[i].servers[j].addrlen == sizeof(*sin));
+			CHECK(ntohs(sin->sin_port) ==
+			      (r->rule[i].servers[j].port ? r->rule[i].servers[j].port : 1080));
+		}
+	}
 }
 
 static bool fuzz_same_rule(const struct rule *a, const struct rule *b)
@@ -136,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		CHECK(r.n <= RULES_MAX_RULES && r.file);
 		fuzz_use(&r, &po);
+		fuzz_resolve_servers(&r);
 		rules_free(&r);
 	}
 	ret = rules_parse_tsocks(&r, text, size, "tsocks.conf", err, sizeof(err));
@@ -145,6 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		po.allow_commands = false;
 		fuzz_use(&r, &po);
+		fuzz_resolve_servers(&r);
 		rules_free(&r);
 	}
 	return 0;

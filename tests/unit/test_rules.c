@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Unit tests for rules.c: the socks.conf parser and matcher, rule commands,
- * canonical printing and the tsocks.conf conversion.
+ * Unit tests for rules.c, rules_parse.c and rules_tsocks.c: the socks.conf
+ * parser and matcher, rule commands, canonical printing, resolving the SOCKS
+ * servers of @= lists and the tsocks.conf conversion.
  *
  * Expected values are written out by hand (addresses as text, columns counted
  * in the literal lines), never computed with the module under test.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -580,6 +582,129 @@ Test(rules, servers_versions_and_defaults)
 	cr_assert_eq(rs.rule[2].action, RULE_SOCKD);
 }
 
+Test(rules, server_lists_are_allocated_per_rule)
+{
+	cr_assert_lt(sizeof(struct rule), 256, "server names are not embedded in a rule");
+	cr_assert_eq(parse_opts("sockd @=fw1,[fd00::1]:1081 LOCALHOSTNAME 255.255.255.255\n"
+				"sockd 0.0.0.0/0\n",
+				&po_several),
+		     0, "%s", err);
+	cr_assert_eq(rs.n, 4);
+	cr_assert_eq(rs.rule[0].n_servers, 2);
+	cr_assert_eq(rs.rule[1].n_servers, 2);
+	cr_assert_eq(rs.rule[2].n_servers, 2);
+	cr_assert_neq(rs.rule[0].servers, rs.rule[1].servers,
+		      "each LOCALHOSTNAME rule owns a copy");
+	cr_assert_neq(rs.rule[1].servers, rs.rule[2].servers);
+	cr_assert_str_eq(rs.rule[2].servers[1].host, "fd00::1");
+	cr_assert_eq(rs.rule[2].servers[1].port, 1081);
+	cr_assert_eq(rs.rule[2].servers[1].addrlen, 0, "not resolved by the parser");
+	cr_assert_null(rs.rule[3].servers);
+	cr_assert_eq(rs.rule[3].n_servers, 0);
+}
+
+/* A fake resolver for rules_resolve_servers(): 192.0.2.N, N counting calls; "bad*" fails. */
+static unsigned int resolve_calls;
+static uint16_t resolve_ports[8];
+
+static int resolve_server(const char *host, uint16_t port, struct sockaddr_storage *ss,
+			  socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	if (!strncmp(host, "bad", 3))
+		return -ENXIO;
+	if (resolve_calls < 8)
+		resolve_ports[resolve_calls] = port;
+	resolve_calls++;
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(0xc0000200U + resolve_calls); /* 192.0.2.N */
+	*len = sizeof(*sin);
+	return 0;
+}
+
+static const struct sockaddr_in *server_sin(const struct rule *r, unsigned int i)
+{
+	cr_assert_lt(i, r->n_servers);
+	cr_assert_eq(r->servers[i].addrlen, sizeof(struct sockaddr_in));
+	cr_assert_eq(r->servers[i].addr.ss_family, AF_INET);
+	return (const struct sockaddr_in *)&r->servers[i].addr;
+}
+
+Test(rules, resolve_servers_with_a_resolver)
+{
+	cr_assert_eq(parse("sockd @=fw1,fw2:1081 10.0.0.0/8\n"
+			   "direct 11.0.0.0/8\n"
+			   "sockd5 @=fw1 0.0.0.0/0\n"),
+		     0, "%s", err);
+	resolve_calls = 0;
+	cr_assert_eq(rules_resolve_servers(&rs, resolve_server, 1080, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(resolve_calls, 2, "fw1 on the default port is resolved once");
+	cr_assert_eq(resolve_ports[0], 1080, "no port: the default port");
+	cr_assert_eq(resolve_ports[1], 1081);
+	cr_assert_eq(server_sin(&rs.rule[0], 0)->sin_addr.s_addr, A("192.0.2.1").v4.s_addr);
+	cr_assert_eq(server_sin(&rs.rule[0], 0)->sin_port, htons(1080));
+	cr_assert_eq(server_sin(&rs.rule[0], 1)->sin_addr.s_addr, A("192.0.2.2").v4.s_addr);
+	cr_assert_eq(server_sin(&rs.rule[0], 1)->sin_port, htons(1081));
+	cr_assert_eq(server_sin(&rs.rule[2], 0)->sin_addr.s_addr, A("192.0.2.1").v4.s_addr);
+	cr_assert_eq(rs.rule[0].servers[0].port, 0, "the rule keeps what was written");
+}
+
+Test(rules, resolve_servers_default_port)
+{
+	cr_assert_eq(parse("sockd @=fw1,fw1:1080,[fd00::1]:7 0.0.0.0/0\n"), 0, "%s", err);
+	resolve_calls = 0;
+	cr_assert_eq(rules_resolve_servers(&rs, resolve_server, 1085, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(resolve_calls, 3, "fw1 on 1085 and fw1 on 1080 are different servers");
+	cr_assert_eq(resolve_ports[0], 1085);
+	cr_assert_eq(resolve_ports[1], 1080);
+	cr_assert_eq(resolve_ports[2], 7);
+	cr_assert_eq(server_sin(&rs.rule[0], 0)->sin_port, htons(1085));
+
+	cr_assert_eq(rules_resolve_servers(&rs, resolve_server, 0, err, sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "t.conf:1: cannot resolve SOCKS server 'fw1': no port given and no "
+			      "default port");
+}
+
+Test(rules, resolve_servers_failure_names_file_line_and_server)
+{
+	cr_assert_eq(parse("sockd @=fw1 10.0.0.0/8\n"
+			   "# comment\n"
+			   "sockd4 @=fw2,bad.example:1081 0.0.0.0/0\n"),
+		     0, "%s", err);
+	resolve_calls = 0;
+	cr_assert_eq(rules_resolve_servers(&rs, resolve_server, 1080, err, sizeof(err)), -ENXIO);
+	cr_assert_str_eq(err, "t.conf:3: cannot resolve SOCKS server 'bad.example': No such "
+			      "device or address");
+	cr_assert_eq(rs.rule[0].servers[0].addrlen, sizeof(struct sockaddr_in));
+	cr_assert_eq(rs.rule[1].servers[1].addrlen, 0);
+}
+
+Test(rules, resolve_servers_literals_without_a_resolver)
+{
+	const struct sockaddr_in6 *sin6;
+	const struct sockaddr_in *sin;
+	union packet_addr a = A("fd42::2");
+
+	cr_assert_eq(parse("sockd @=fd42::2,[fd42::2]:1081,192.0.2.9 ::/0\n"), 0, "%s", err);
+	cr_assert_eq(rules_resolve_servers(&rs, NULL, 1080, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(rs.rule[0].servers[0].addrlen, sizeof(struct sockaddr_in6));
+	sin6 = (const struct sockaddr_in6 *)&rs.rule[0].servers[0].addr;
+	cr_assert_eq(sin6->sin6_family, AF_INET6);
+	cr_assert_eq(sin6->sin6_port, htons(1080));
+	cr_assert_eq(memcmp(&sin6->sin6_addr, &a.v6, sizeof(a.v6)), 0);
+	sin6 = (const struct sockaddr_in6 *)&rs.rule[0].servers[1].addr;
+	cr_assert_eq(sin6->sin6_port, htons(1081));
+	cr_assert_eq(memcmp(&sin6->sin6_addr, &a.v6, sizeof(a.v6)), 0);
+	sin = server_sin(&rs.rule[0], 2);
+	cr_assert_eq(sin->sin_port, htons(1080));
+	cr_assert_eq(sin->sin_addr.s_addr, A("192.0.2.9").v4.s_addr);
+}
+
 static char *print(void)
 {
 	char *buf = NULL;
@@ -733,6 +858,9 @@ Test(rules, tsocks_conversion)
 	cr_assert_eq(rs.rule[9].line, 17);
 	cr_assert_str_eq(rs.rule[9].servers[0].host, "192.168.0.1");
 	cr_assert_eq(rs.rule[9].servers[0].port, 7070);
+	cr_assert_eq(rs.rule[9].n_servers, 1);
+	cr_assert_neq(rs.rule[2].servers, rs.rule[3].servers, "each rule owns its server");
+	cr_assert_null(rs.rule[0].servers, "local networks have no server");
 
 	cr_assert_eq(match("192.168.0.9", 80, NULL), 2);
 	cr_assert_eq(match("10.9.9.9", 80, NULL), 16);
