@@ -146,6 +146,8 @@ static void loop_signal(struct ctx *c)
 	pid_t pid;
 
 	while (read(c->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP && c->reload)
+			c->reload(c);
 		if (si.ssi_signo != SIGCHLD) {
 			if (netns_should_forward((int)si.ssi_signo, si.ssi_code)) {
 				log_debug("forwarding signal %u to pid %d", si.ssi_signo,

@@ -12,7 +12,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pmsocks-ns/log.h"
@@ -21,12 +26,161 @@
 #include "pmsocks-ns/nl.h"
 #include "pmsocks-ns/opts.h"
 #include "pmsocks-ns/rules.h"
+#include "pmsocks-ns/socks.h"
 #include "pmsocks-ns/tcp.h"
 #include "pmsocks-ns/util.h"
 
 #ifndef PMSOCKS_NS_VERSION
 #define PMSOCKS_NS_VERSION "0.0"
 #endif
+
+static struct opts main_opts;
+static struct rule_server main_socks_default;
+
+/* A whole small file (a tsocks.conf): malloc'd, NUL-terminated. */
+static char *main_read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if (st.st_size > RULES_MAX_FILE) {
+		errno = EFBIG;
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		goto fail;
+	n = read(fd, buf, (size_t)st.st_size);
+	if (n < 0)
+		goto fail;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	close(fd);
+	return buf;
+fail:
+	snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Resolve a SOCKS server name or address (setup and reloads only: it may block). */
+static int main_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+			socklen_t *len)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	char service[8];
+	int ret;
+
+	snprintf(service, sizeof(service), "%u", port);
+	ret = getaddrinfo(host, service, &hints, &ai);
+	if (ret)
+		return ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/*
+ * Read and check the policy: the rule file (or tsocks.conf), its SOCKS
+ * servers resolved, and a default server wherever a sockd rule needs one.
+ * Returns NULL with a message in @err.
+ */
+static struct rules *main_load_rules(const struct opts *o, char *err, size_t errlen)
+{
+	struct rules_parse_opts po = {.allow_commands = o->allow_rule_commands};
+	struct rules *r = calloc(1, sizeof(*r));
+	size_t i, len;
+	char *text;
+	int ret;
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (o->tsocks_conf) {
+		text = main_read_file(o->tsocks_conf, &len, err, errlen);
+		ret = text ? rules_parse_tsocks(r, text, len, o->tsocks_conf, err, errlen) : -EIO;
+		free(text);
+	} else {
+		ret = rules_load(r, o->config, &po, err, errlen);
+	}
+	if (!ret)
+		ret = rules_resolve_servers(r, main_resolve, (uint16_t)o->socks_port, err, errlen);
+	for (i = 0; !ret && i < r->n; i++) {
+		if (r->rule[i].action == RULE_SOCKD && !r->rule[i].n_servers &&
+		    !main_socks_default.addrlen) {
+			snprintf(err, errlen,
+				 "%s:%u: sockd without @= needs a default SOCKS server: set "
+				 "SOCKS_SERVER or --socks-server",
+				 r->file, r->rule[i].line);
+			ret = -EINVAL;
+		}
+	}
+	if (ret) {
+		rules_free(r);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void main_default_server(const struct opts *o)
+{
+	char err[512];
+	int ret;
+
+	if (!o->socks_server)
+		return;
+	if (socks_parse_server(o->socks_server, (uint16_t)o->socks_port, main_socks_default.host,
+			       sizeof(main_socks_default.host), &main_socks_default.port, err,
+			       sizeof(err)))
+		die(EXIT_USAGE, "SOCKS_SERVER: %s", err);
+	ret = main_resolve(main_socks_default.host, main_socks_default.port,
+			   &main_socks_default.addr, &main_socks_default.addrlen);
+	if (ret)
+		die(EXIT_USAGE, "cannot resolve SOCKS server '%s': %s", main_socks_default.host,
+		    ret == -EHOSTUNREACH ? "no such host" : strerror(-ret));
+}
+
+/* SIGHUP: new rules for new connections; a broken file keeps the old ones. */
+static void main_reload(struct ctx *c)
+{
+	struct rules *fresh;
+	char err[1024];
+
+	fresh = main_load_rules(&main_opts, err, sizeof(err));
+	if (!fresh) {
+		log_warn("SIGHUP: keeping the current rules: %s", err);
+		return;
+	}
+	if (tcp_rules_replace(c, fresh)) {
+		log_warn("SIGHUP: keeping the current rules: too many reloads while connections "
+			 "are still being set up");
+		rules_free(fresh);
+		free(fresh);
+		return;
+	}
+	log_info("SIGHUP: %zu rules loaded from %s", fresh->n, fresh->file);
+}
+
+static const char *main_user_name(void)
+{
+	static char uid[16];
+	struct passwd *pw = getpwuid(getuid());
+
+	if (pw && pw->pw_name)
+		return strdup(pw->pw_name);
+	snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
+	return uid;
+}
 
 /* Each flow holds one socket: let the handler have as many fds as it may. */
 static void main_raise_nofile(unsigned int max_flows)
@@ -67,15 +221,16 @@ static void main_stats(const struct ctx *c)
 int main(int argc, char **argv)
 {
 	static struct ctx c;
+	struct opts *op = &main_opts, o;
 	struct netns_sandbox sb;
-	char err[512];
-	struct opts o;
+	char err[1024];
 	sigset_t old_mask;
 	size_t i;
 	int ret;
 
 	log_init("pmsocks-ns", LOG_LEVEL_WARN);
-	ret = opts_parse(&o, argc, argv, err, sizeof(err));
+	ret = opts_parse(op, argc, argv, err, sizeof(err));
+	o = *op;
 	switch (ret) {
 	case 0:
 		break;
@@ -91,6 +246,36 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level(o.log_level);
+
+	main_default_server(&o);
+	c.rules = main_load_rules(&o, err, sizeof(err));
+	if (!c.rules) {
+		if (strstr(err, "cannot read ") == err)
+			die(EXIT_USAGE,
+			    "%s (hint: install a rule file there, such as policy/%s, or "
+			    "name one with -c or PMSOCKS_NS_CONF; see pmsocks-ns.conf(5))",
+			    err, "pmsocks-ns.conf");
+		die(EXIT_USAGE, "%s", err);
+	}
+	if (o.check) {
+		printf("# %zu rules from %s\n", c.rules->n, c.rules->file);
+		if (main_socks_default.addrlen)
+			printf("# default SOCKS server %s port %u\n", main_socks_default.host,
+			       main_socks_default.port);
+		rules_print(c.rules, stdout);
+		return 0;
+	}
+	if (o.banner)
+		fprintf(stderr, "pmsocks-ns %s: %zu rules from %s%s%s\n", PMSOCKS_NS_VERSION,
+			c.rules->n, c.rules->file,
+			main_socks_default.addrlen ? ", SOCKS server " : "",
+			main_socks_default.addrlen ? main_socks_default.host : "");
+	c.user = main_user_name();
+	c.socks_default = main_socks_default.addrlen ? &main_socks_default : NULL;
+	c.socks_user = o.socks_user ? o.socks_user : c.rules->socks_user;
+	c.socks_pass = o.socks_user ? o.socks_pass : c.rules->socks_pass;
+	c.allow_rule_commands = o.allow_rule_commands;
+	c.reload = main_reload;
 	if (!o.seccomp)
 		log_warn("--no-seccomp: UDP and raw sockets of the command are not blocked; "
 			 "for debugging only");

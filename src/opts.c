@@ -28,6 +28,11 @@ enum {
 	OPT_VERSION,
 	OPT_MAX_FLOWS,
 	OPT_CONNECT_TIMEOUT,
+	OPT_CHECK,
+	OPT_ALLOW_RULE_COMMANDS,
+	OPT_TSOCKS_CONF,
+	OPT_SOCKS_SERVER,
+	OPT_SOCKS_USER,
 };
 
 static const struct option opts_long[] = {
@@ -41,6 +46,12 @@ static const struct option opts_long[] = {
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
 	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+	{"config", required_argument, NULL, 'c'},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"allow-rule-commands", no_argument, NULL, OPT_ALLOW_RULE_COMMANDS},
+	{"tsocks-conf", required_argument, NULL, OPT_TSOCKS_CONF},
+	{"socks-server", required_argument, NULL, OPT_SOCKS_SERVER},
+	{"socks-user", required_argument, NULL, OPT_SOCKS_USER},
 	{NULL, 0, NULL, 0},
 };
 
@@ -57,6 +68,14 @@ void opts_usage(FILE *out)
 	      "  -h, --help          show this help and exit\n"
 	      "      --version       show the version and exit\n"
 	      "  -v, --verbose       log more (repeat for debug output; also SOCKS_DEBUG)\n"
+	      "  -c, --config FILE   rule file (default PMSOCKS_NS_CONF, else "
+	      "/etc/pmsocks-ns.conf)\n"
+	      "      --tsocks-conf FILE  read the rules from a tsocks.conf(5) file instead\n"
+	      "      --check         print the effective rules and exit\n"
+	      "      --allow-rule-commands  run the ': command' of matching rules\n"
+	      "      --socks-server HOST[:PORT]  default SOCKS server (also SOCKS_SERVER)\n"
+	      "      --socks-user USER   SOCKS5 user name (also SOCKS_USERNAME; the\n"
+	      "                      password comes from SOCKS_PASSWORD)\n"
 	      "      --mtu N         MTU of tun0 in the sandbox (1280..65535, default 65520)\n"
 	      "      --keep-fd N     leave fd N open for the command (repeatable)\n"
 	      "      --pid           also create a PID namespace: nothing outlives the command\n"
@@ -123,6 +142,16 @@ static void opts_defaults(struct opts *o)
 	o->mtu = OPTS_MTU_DEFAULT;
 	o->max_flows = OPTS_MAX_FLOWS_DEFAULT;
 	o->connect_timeout_ms = OPTS_CONNECT_TIMEOUT_DEFAULT;
+	o->config = getenv("PMSOCKS_NS_CONF");
+	if (!o->config || !*o->config)
+		o->config = NULL;
+	o->socks_server = getenv("SOCKS_SERVER");
+	if (o->socks_server && !*o->socks_server)
+		o->socks_server = NULL;
+	o->socks_user = getenv("SOCKS_USERNAME");
+	o->socks_pass = getenv("SOCKS_PASSWORD");
+	o->banner = getenv("SOCKS_BANNER") != NULL;
+	o->socks_port = 1080;
 	o->seccomp = true;
 	o->udp = UDP_BLOCK;
 	o->log_level = (debug && *debug) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN;
@@ -141,7 +170,8 @@ static void opts_defaults(struct opts *o)
 int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *env_timeout = getenv("PMCD_CONNECT_TIMEOUT");
-	unsigned long mtu, flows;
+	const char *env_port = getenv("SOCKS_PORT"), *config_flag = NULL;
+	unsigned long mtu, flows, port;
 	int verbose = 0;
 	int c;
 
@@ -157,7 +187,15 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 	}
 	optind = 0; /* full reinitialisation, so the parser can run more than once */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:hv", opts_long, NULL)) != -1) {
+	if (env_port && *env_port) {
+		if (util_parse_uint(env_port, 1, 65535, &port)) {
+			snprintf(err, errlen, "SOCKS_PORT: '%s' is not a port number (1-65535)",
+				 env_port);
+			return -EINVAL;
+		}
+		o->socks_port = (unsigned int)port;
+	}
+	while ((c = getopt_long(argc, argv, "+:hvc:", opts_long, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			return OPTS_HELP;
@@ -205,6 +243,24 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 			}
 			o->max_flows = (unsigned int)flows;
 			break;
+		case 'c':
+			config_flag = optarg;
+			break;
+		case OPT_TSOCKS_CONF:
+			o->tsocks_conf = optarg;
+			break;
+		case OPT_CHECK:
+			o->check = true;
+			break;
+		case OPT_ALLOW_RULE_COMMANDS:
+			o->allow_rule_commands = true;
+			break;
+		case OPT_SOCKS_SERVER:
+			o->socks_server = optarg;
+			break;
+		case OPT_SOCKS_USER:
+			o->socks_user = optarg;
+			break;
 		case OPT_CONNECT_TIMEOUT:
 			if (opts_parse_seconds(optarg, &o->connect_timeout_ms)) {
 				snprintf(err, errlen,
@@ -231,6 +287,31 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 		o->log_level = LOG_LEVEL_INFO;
 	else if (verbose >= 2)
 		o->log_level = LOG_LEVEL_DEBUG;
+	if (o->tsocks_conf && config_flag) {
+		snprintf(err, errlen, "-c and --tsocks-conf exclude each other");
+		return -EINVAL;
+	}
+	if (config_flag)
+		o->config = config_flag;
+	if (o->tsocks_conf)
+		o->config = NULL;
+	else if (!o->config)
+		o->config = OPTS_CONFIG_DEFAULT;
+	if (o->socks_user && !*o->socks_user)
+		o->socks_user = NULL;
+	if (o->socks_user && (!o->socks_pass || !*o->socks_pass)) {
+		snprintf(
+			err, errlen,
+			"a SOCKS user name is set but SOCKS_PASSWORD is not (RFC 1929 needs both)");
+		return -EINVAL;
+	}
+	if (o->check) {
+		if (optind < argc) {
+			snprintf(err, errlen, "--check takes no command");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (optind >= argc) {
 		snprintf(err, errlen, "no command given");
 		return -EINVAL;

@@ -32,12 +32,16 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <spawn.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "pmsocks-ns/rules.h"
@@ -108,48 +112,94 @@ static bool rules_is_host_addr(int family, const union packet_addr *a)
 }
 
 /**
- * rules_addr_always_refused() - Whether a destination is off limits whatever the rules
+ * rules_addr_class() - How a destination may be reached, whatever the rules
  * @family: AF_INET or AF_INET6
  * @a:      destination address
  *
- * Return: true for loopback, link-local, multicast, broadcast, unspecified,
- * IPv4-mapped, the sandbox's subnets and the host's own addresses
+ * Return: RULES_ADDR_NEVER for the sandbox's own subnets, multicast,
+ * broadcast, unspecified and IPv4-mapped addresses; RULES_ADDR_HOST for the
+ * host's loopback, link-local and own addresses (only through a rule naming
+ * them); RULES_ADDR_ANY otherwise
  */
-bool rules_addr_always_refused(int family, const union packet_addr *a)
+enum rules_addr_class rules_addr_class(int family, const union packet_addr *a)
 {
 	if (family == AF_INET) {
 		uint32_t v = ntohl(a->v4.s_addr);
 
-		if ((v >> 24) == 0 || (v >> 24) == 127 || (v >> 16) == 0xa9fe || (v >> 28) >= 0xe)
-			return true; /* 0/8, 127/8, 169.254/16, multicast and 240/4 with broadcast
-				      */
+		if ((v >> 24) == 0 || (v >> 28) >= 0xe)
+			return RULES_ADDR_NEVER; /* 0/8, multicast, 240/4 and broadcast */
 		if ((v >> 8) == 0x0a0002)
-			return true; /* 10.0.2.0/24: the sandbox's own subnet */
+			return RULES_ADDR_NEVER; /* 10.0.2.0/24: the sandbox's own subnet */
+		if ((v >> 24) == 127 || (v >> 16) == 0xa9fe)
+			return RULES_ADDR_HOST; /* 127/8, 169.254/16 */
 	} else {
 		const struct in6_addr *v6 = &a->v6;
 
-		if (IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_LOOPBACK(v6) ||
-		    IN6_IS_ADDR_LINKLOCAL(v6) || IN6_IS_ADDR_MULTICAST(v6) ||
+		if (IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_MULTICAST(v6) ||
 		    IN6_IS_ADDR_V4MAPPED(v6) || IN6_IS_ADDR_V4COMPAT(v6))
-			return true;
+			return RULES_ADDR_NEVER;
 		if (!memcmp(v6->s6_addr, "\xfd\x00\x00\x02\x00\x00\x00\x00", 8))
-			return true; /* fd00:2::/64: the sandbox's own subnet */
+			return RULES_ADDR_NEVER; /* fd00:2::/64: the sandbox's own subnet */
+		if (IN6_IS_ADDR_LOOPBACK(v6) || IN6_IS_ADDR_LINKLOCAL(v6))
+			return RULES_ADDR_HOST;
 	}
-	return rules_is_host_addr(family, a);
+	return rules_is_host_addr(family, a) ? RULES_ADDR_HOST : RULES_ADDR_ANY;
+}
+
+/**
+ * rules_addr_always_refused() - Whether a destination is off limits for catch-all rules
+ * @family: AF_INET or AF_INET6
+ * @a:      destination address
+ *
+ * Return: true unless rules_addr_class() says RULES_ADDR_ANY
+ */
+bool rules_addr_always_refused(int family, const union packet_addr *a)
+{
+	return rules_addr_class(family, a) != RULES_ADDR_ANY;
+}
+
+/* A rule "names" an address when its mask has at least a /8 (IPv4) or /16 (IPv6) in it. */
+static bool rules_names_addr(const struct rule *r)
+{
+	unsigned int bits = 0, i, len = r->family == AF_INET ? 4 : 16;
+	const uint8_t *m = (const uint8_t *)&r->mask;
+
+	for (i = 0; i < len; i++)
+		bits += (unsigned int)__builtin_popcount(m[i]);
+	return bits >= (r->family == AF_INET ? 8U : 16U);
 }
 
 /**
  * rules_route() - Decide where a new connection goes
- * @c: handler context
- * @k: the connection's 4-tuple
+ * @c:        handler context
+ * @k:        the connection's 4-tuple
+ * @rule_out: receives the rule that matched, or NULL
  *
- * Return: ROUTE_DIRECT or ROUTE_DENY (ROUTE_SOCKS once the rule file is read)
+ * Without rules (tests), every destination rules_addr_class() allows is
+ * direct. With rules, the first match decides; no match is a denial. The
+ * host's own addresses are reached directly only by a rule that names them.
+ *
+ * Return: ROUTE_DIRECT, ROUTE_SOCKS or ROUTE_DENY
  */
-enum route rules_route(const struct ctx *c, const struct flow_key *k)
+enum route rules_route(const struct ctx *c, const struct flow_key *k, const struct rule **rule_out)
 {
+	enum rules_addr_class class = rules_addr_class(k->family, &k->remote_addr);
+	const struct rule *r;
+
+	*rule_out = NULL;
 	if (c->route_hook)
 		return c->route_hook(k);
-	if (rules_addr_always_refused(k->family, &k->remote_addr))
+	if (class == RULES_ADDR_NEVER)
+		return ROUTE_DENY;
+	if (!c->rules)
+		return class == RULES_ADDR_ANY ? ROUTE_DIRECT : ROUTE_DENY;
+	r = rules_match(c->rules, k->family, &k->remote_addr, k->remote_port, c->user);
+	*rule_out = r;
+	if (!r || r->action == RULE_DENY)
+		return ROUTE_DENY;
+	if (r->action == RULE_SOCKD)
+		return ROUTE_SOCKS;
+	if (class == RULES_ADDR_HOST && !rules_names_addr(r))
 		return ROUTE_DENY;
 	return ROUTE_DIRECT;
 }
@@ -688,4 +738,46 @@ void rules_free(struct rules *r)
 	free(r->socks_user);
 	free(r->socks_pass);
 	memset(r, 0, sizeof(*r));
+}
+
+/**
+ * rules_run_command() - Run a matched rule's command, detached, through /bin/sh
+ * @r:    the rule (with a command)
+ * @conn: the connection it matched, for the %-tokens
+ *
+ * The command runs on the host in a session of its own, with stdin from
+ * /dev/null; the handler's SIGCHLD handling reaps it.
+ *
+ * Return: 0, or -errno
+ */
+int rules_run_command(const struct rule *r, const struct rules_conn *conn)
+{
+	static const int defaults[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE};
+	char cmd[RULES_MAX_LINE * 2], sh[] = "sh", dash_c[] = "-c";
+	char *argv[] = {sh, dash_c, cmd, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dflt;
+	unsigned int i;
+	pid_t pid;
+	int ret;
+
+	ret = rules_expand_command(r, conn, cmd, sizeof(cmd));
+	if (ret)
+		return ret;
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	for (i = 0; i < ARRAY_SIZE(defaults); i++)
+		sigaddset(&dflt, defaults[i]);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	ret = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return -ret;
 }

@@ -40,6 +40,7 @@
  * Nothing is queued here: the only buffers are the kernel's.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -296,7 +297,12 @@ static void tcp_timer_set(struct ctx *c, struct flow *f, uint32_t in_ms)
 		loop_timer_arm(c, deadline);
 }
 
-static void tcp_sock_close(struct flow *f, bool abort)
+/**
+ * tcp_sock_close() - Close a flow's host socket, with a RST to its peer if @abort
+ * @f:     flow
+ * @abort: reset the connection instead of closing it in order
+ */
+void tcp_sock_close(struct flow *f, bool abort)
 {
 	if (f->sock < 0)
 		return;
@@ -606,7 +612,8 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 
 static bool tcp_rst_acceptable(const struct flow *f, const struct packet *p)
 {
-	if (f->state == FLOW_TCP_CONNECTING || f->state == FLOW_TCP_TIMED_OUT)
+	if (f->state == FLOW_TCP_CONNECTING || f->state == FLOW_TCP_SOCKS ||
+	    f->state == FLOW_TCP_TIMED_OUT)
 		return p->seq == f->rcv_nxt;
 	return seq_le(f->rcv_nxt, p->seq) &&
 	       seq_le(p->seq, f->rcv_nxt + (f->window_sent ? f->window_sent : 1));
@@ -633,23 +640,26 @@ static int tcp_sockaddr(const struct flow_key *k, struct sockaddr_storage *ss, s
 	return 0;
 }
 
-/* Start the upstream connect for a new flow; 0 or -errno (then nothing is left open). */
-static int tcp_connect(struct ctx *c, struct flow *f)
+/**
+ * tcp_connect_sock() - Start a non-blocking connect for a flow and watch it
+ * @c:   handler context
+ * @f:   flow, without a socket
+ * @sa:  where to connect: the destination, or a SOCKS server
+ * @len: size of @sa
+ *
+ * Return: 0, or -errno (then nothing is left open)
+ */
+int tcp_connect_sock(struct ctx *c, struct flow *f, const struct sockaddr *sa, socklen_t len)
 {
 	union epoll_ref ref = {.type = EPOLL_TYPE_TCP, .flow = flow_index(&c->flows, f)};
 	struct epoll_event ev;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1, zero = 0, s;
+	int one = 1, s;
 
-	s = socket(f->key.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	s = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (c->peek_offset)
-		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
-	tcp_sockaddr(&f->key, &ss, &sl);
-	if (connect(s, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+	if (connect(s, sa, len) < 0 && errno != EINPROGRESS) {
 		int err = errno;
 
 		close(s);
@@ -726,20 +736,44 @@ static void tcp_connect_failed(struct ctx *c, struct flow *f, int err, const str
 	}
 }
 
+static void tcp_rule_command(const struct ctx *c, const struct flow_key *k, const struct rule *rule)
+{
+	struct rules_conn conn = {
+		.family = k->family,
+		.dst = k->remote_addr,
+		.port = k->remote_port,
+		.user = c->user,
+	};
+	int ret;
+
+	if (rule->action == RULE_SOCKD)
+		conn.server = rule->n_servers	 ? rule->servers[0].host
+			      : c->socks_default ? c->socks_default->host
+						 : NULL;
+	ret = rules_run_command(rule, &conn);
+	if (ret)
+		log_warn("%s:%u: cannot run the rule's command: %s", c->rules->file, rule->line,
+			 strerror(-ret));
+}
+
 static void tcp_syn(struct ctx *c, const struct packet *p, const struct flow_key *k)
 {
 	uint16_t mss_limit = tcp_mss_limit(c, p->family);
+	const struct rule *rule = NULL;
+	struct sockaddr_storage ss;
 	enum route route;
 	struct flow *f;
+	socklen_t sl;
 	int ret;
 
 	if (p->flags & (PACKET_TCP_ACK | PACKET_TCP_RST | PACKET_TCP_FIN)) {
 		tcp_reply_rst(c, p);
 		return;
 	}
-	route = rules_route(c, k);
-	if (route != ROUTE_DIRECT) {
-		/* ROUTE_SOCKS arrives with the rules issue; until then it is refused too. */
+	route = rules_route(c, k, &rule);
+	if (rule && rule->command && c->allow_rule_commands)
+		tcp_rule_command(c, k, rule);
+	if (route == ROUTE_DENY) {
 		c->stats.flows_denied++;
 		tcp_reply_rst(c, p);
 		return;
@@ -764,17 +798,55 @@ static void tcp_syn(struct ctx *c, const struct packet *p, const struct flow_key
 	}
 	f->sandbox_window = p->window; /* a SYN's window is never scaled */
 	f->rto_ms = TCP_RTO_MIN_MS;
+	f->rule = rule;
 	c->stats.flows_opened++;
 
-	ret = tcp_connect(c, f);
-	if (ret) {
-		tcp_connect_failed(c, f, -ret, p);
+	/* One deadline for the whole upstream setup, SOCKS servers tried in turn included. */
+	tcp_timer_set(c, f, c->connect_timeout_ms);
+	if (route == ROUTE_SOCKS) {
+		f->state = FLOW_TCP_SOCKS;
+		tcp_socks_start(c, f);
 		return;
 	}
-	tcp_timer_set(c, f, c->connect_timeout_ms);
+	tcp_sockaddr(&f->key, &ss, &sl);
+	ret = tcp_connect_sock(c, f, (struct sockaddr *)&ss, sl);
+	if (ret)
+		tcp_connect_failed(c, f, -ret, p);
 }
 
-/* The upstream connect finished (EPOLLOUT while connecting). */
+/**
+ * tcp_upstream_failed() - The destination cannot be reached: answer the SYN accordingly
+ * @c:   handler context
+ * @f:   flow, connecting
+ * @err: ECONNREFUSED (RST), EHOSTUNREACH, ENETUNREACH, EACCES (ICMP), ETIMEDOUT
+ *       (silence until the sandbox gives up), anything else (RST)
+ */
+void tcp_upstream_failed(struct ctx *c, struct flow *f, int err)
+{
+	tcp_connect_failed(c, f, err, NULL);
+}
+
+/**
+ * tcp_upstream_ready() - The upstream is connected (directly or through SOCKS): SYN-ACK
+ * @c: handler context
+ * @f: flow, connecting
+ */
+void tcp_upstream_ready(struct ctx *c, struct flow *f)
+{
+	int zero = 0;
+
+	/* From here on peeks start after what is in flight (none yet). */
+	if (c->peek_offset)
+		setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+	f->state = FLOW_TCP_SYN_RCVD;
+	f->rto_ms = TCP_SYNACK_RTO_MS;
+	f->retries = 0;
+	tcp_send_ctl(c, f, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	f->seq_nxt = f->seq_una + 1;
+	tcp_timer_set(c, f, f->rto_ms);
+}
+
+/* The direct connect finished (EPOLLOUT while connecting). */
 static void tcp_connected(struct ctx *c, struct flow *f)
 {
 	socklen_t sl = sizeof(int);
@@ -782,16 +854,10 @@ static void tcp_connected(struct ctx *c, struct flow *f)
 
 	if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
 		err = errno;
-	if (err) {
+	if (err)
 		tcp_connect_failed(c, f, err, NULL);
-		return;
-	}
-	f->state = FLOW_TCP_SYN_RCVD;
-	f->rto_ms = TCP_SYNACK_RTO_MS;
-	f->retries = 0;
-	tcp_send_ctl(c, f, PACKET_TCP_SYN | PACKET_TCP_ACK);
-	f->seq_nxt = f->seq_una + 1;
-	tcp_timer_set(c, f, f->rto_ms);
+	else
+		tcp_upstream_ready(c, f);
 }
 
 /**
@@ -825,6 +891,7 @@ void tcp_tun_input(struct ctx *c, const struct packet *p)
 	}
 	switch ((enum flow_state)f->state) {
 	case FLOW_TCP_CONNECTING:
+	case FLOW_TCP_SOCKS:
 	case FLOW_TCP_TIMED_OUT:
 		return; /* retransmitted SYNs: the answer waits for the upstream */
 	case FLOW_TCP_SYN_RCVD:
@@ -888,6 +955,10 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 			tcp_connected(c, f);
 		return;
 	}
+	if (f->state == FLOW_TCP_SOCKS) {
+		tcp_socks_event(c, f, events);
+		return;
+	}
 	if (events & EPOLLERR) {
 		int err = 0;
 		socklen_t sl = sizeof(err);
@@ -920,7 +991,8 @@ static void tcp_timeout(struct ctx *c, struct flow *f)
 {
 	switch ((enum flow_state)f->state) {
 	case FLOW_TCP_CONNECTING:
-		log_debug("flow %u: connect timed out", flow_index(&c->flows, f));
+	case FLOW_TCP_SOCKS:
+		tcp_upstream_log(c, f, "connect timed out");
 		tcp_connect_failed(c, f, ETIMEDOUT, NULL);
 		return;
 	case FLOW_TCP_TIMED_OUT:
@@ -1006,6 +1078,63 @@ void tcp_close_all(struct ctx *c)
 			tcp_flow_close(c, f, true);
 	}
 	flow_reap(&c->flows);
+}
+
+static bool tcp_rules_in_use(const struct ctx *c, const struct rules *r)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->flows.never_used; i++) {
+		const struct flow *f = &c->flows.flows[i];
+
+		if (f->state == FLOW_TCP_SOCKS && f->rule >= r->rule && f->rule < r->rule + r->n)
+			return true;
+	}
+	return false;
+}
+
+static void tcp_rules_release(struct rules *r)
+{
+	rules_free(r);
+	free(r);
+}
+
+/**
+ * tcp_rules_replace() - Put new rules in force for new connections
+ * @c:     handler context
+ * @fresh: the new rules (taken over)
+ *
+ * Connections being set up through SOCKS keep the servers of the rule they
+ * matched: the set it belongs to is retired, not freed, until none is left.
+ *
+ * Return: 0, or -EBUSY if too many retired sets are still in use
+ */
+int tcp_rules_replace(struct ctx *c, struct rules *fresh)
+{
+	unsigned int i, slot = ARRAY_SIZE(c->retired);
+	uint32_t j;
+
+	/* Flows past their setup no longer need their rule. */
+	for (j = 0; j < c->flows.never_used; j++)
+		if (c->flows.flows[j].state != FLOW_TCP_SOCKS)
+			c->flows.flows[j].rule = NULL;
+	for (i = 0; i < ARRAY_SIZE(c->retired); i++) {
+		if (c->retired[i] && !tcp_rules_in_use(c, c->retired[i])) {
+			tcp_rules_release(c->retired[i]);
+			c->retired[i] = NULL;
+		}
+		if (!c->retired[i] && slot == ARRAY_SIZE(c->retired))
+			slot = i;
+	}
+	if (c->rules && tcp_rules_in_use(c, c->rules)) {
+		if (slot == ARRAY_SIZE(c->retired))
+			return -EBUSY;
+		c->retired[slot] = c->rules;
+	} else if (c->rules) {
+		tcp_rules_release(c->rules);
+	}
+	c->rules = fresh;
+	return 0;
 }
 
 /**

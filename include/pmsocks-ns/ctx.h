@@ -6,8 +6,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sys/socket.h>
+
 #include "pmsocks-ns/flow.h"
 #include "pmsocks-ns/packet.h"
+
+struct rules;
+struct rule_server;
 
 /* Where a new connection goes (decided once, on the SYN). */
 enum route {
@@ -41,6 +46,15 @@ struct ctx {
 	uint32_t connect_timeout_ms;
 	bool peek_offset; /* SO_PEEK_OFF works on TCP sockets */
 	union packet_addr gateway4, gateway6;
+
+	/* Policy: the rules in force (NULL: every allowed destination direct) */
+	struct rules *rules;
+	struct rules *retired[4]; /* replaced by a reload, freed when no flow uses them */
+	const char *user;	  /* invoking user, for *= */
+	const struct rule_server *socks_default; /* SOCKS_SERVER, or NULL */
+	const char *socks_user, *socks_pass;	 /* RFC 1929 credentials, or NULL */
+	bool allow_rule_commands;
+	void (*reload)(struct ctx *c); /* SIGHUP: read the rules again */
 
 	struct flow_table flows;
 	uint64_t now_ms;	 /* CLOCK_MONOTONIC, refreshed per event batch */

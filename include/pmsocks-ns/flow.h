@@ -18,6 +18,7 @@ enum flow_state {
 	FLOW_TCP_SYN_RCVD,    /* upstream up, SYN-ACK sent; waiting for the sandbox's ACK */
 	FLOW_TCP_ESTABLISHED, /* data both ways; half-closes are tracked in flags */
 	FLOW_TCP_TIMED_OUT,   /* upstream never answered: silent until the sandbox gives up */
+	FLOW_TCP_SOCKS,	      /* SYN seen; connecting through a SOCKS server (tcp_socks.c) */
 	FLOW_CLOSED,	      /* done; freed after the current event batch */
 };
 
@@ -60,8 +61,17 @@ struct flow {
 	uint32_t rtt_seq;   /* an ACK reaching this ends the RTT sample... */
 	uint32_t rtt_start; /* ...started then (low bits of now_ms); 0: no sample */
 
+	/* The rule that matched; its SOCKS servers are used while connecting */
+	const struct rule *rule;
+	uint8_t socks_step;	   /* tcp_socks.c */
+	uint8_t socks_server;	   /* index in the server list being tried */
+	uint8_t socks_version;	   /* 4 or 5 */
+	uint8_t socks_any_version; /* plain "sockd": SOCKS5, falling back to 4 */
+
 	uint64_t bytes_to_host, bytes_to_sandbox;
 };
+
+struct rule;
 
 #define FLOW_F_SANDBOX_FIN                                                                     \
 	0x01		      /* FIN from the sandbox taken: host socket shut down for writing \

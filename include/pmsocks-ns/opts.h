@@ -34,8 +34,21 @@ struct opts {
 	int keep_fds[OPTS_MAX_KEEP_FDS];
 	size_t n_keep_fds;
 	enum log_level log_level;
-	char **command; /* NULL-terminated argv of the command */
+	char **command; /* NULL-terminated argv of the command; NULL with --check */
+
+	/* Policy */
+	const char *config;	 /* rule file: -c, PMSOCKS_NS_CONF, or OPTS_CONFIG_DEFAULT */
+	const char *tsocks_conf; /* --tsocks-conf: read a tsocks.conf instead */
+	bool check;		 /* --check: print the effective rules and exit */
+	bool allow_rule_commands;
+	const char *socks_server; /* --socks-server, SOCKS_SERVER: host[:port] */
+	unsigned int socks_port;  /* SOCKS_PORT, default 1080 */
+	const char *socks_user;	  /* --socks-user, SOCKS_USERNAME */
+	const char *socks_pass;	  /* SOCKS_PASSWORD */
+	bool banner;		  /* SOCKS_BANNER */
 };
+
+#define OPTS_CONFIG_DEFAULT "/etc/pmsocks-ns.conf"
 
 /* opts_parse() results besides 0 (run) and -EINVAL (usage error). */
 #define OPTS_HELP    1

@@ -13,9 +13,19 @@
 #include "pmsocks-ns/flow.h"
 #include "pmsocks-ns/packet.h"
 
+struct rule;
+
+/* Destinations some or all rules may not reach. */
+enum rules_addr_class {
+	RULES_ADDR_ANY,	  /* as the rules say */
+	RULES_ADDR_HOST,  /* the host's loopback, link-local, own: only rules naming them */
+	RULES_ADDR_NEVER, /* the sandbox's subnets, multicast, broadcast, unspecified, mapped */
+};
+
 int rules_init_host_addrs(void);
-enum route rules_route(const struct ctx *c, const struct flow_key *k);
+enum rules_addr_class rules_addr_class(int family, const union packet_addr *a);
 bool rules_addr_always_refused(int family, const union packet_addr *a);
+enum route rules_route(const struct ctx *c, const struct flow_key *k, const struct rule **rule_out);
 
 /* What a matching rule does with the connection. */
 enum rule_action {
@@ -105,6 +115,7 @@ const struct rule *rules_match(const struct rules *r, int family, const union pa
 int rules_expand_command(const struct rule *r, const struct rules_conn *conn, char *out,
 			 size_t outlen);
 int rules_print(const struct rules *r, FILE *out);
+int rules_run_command(const struct rule *r, const struct rules_conn *conn);
 int rules_resolve_servers(struct rules *r,
 			  int (*resolve)(const char *host, uint16_t port,
 					 struct sockaddr_storage *ss, socklen_t *len),

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "pmsocks-ns/ctx.h"
 #include "pmsocks-ns/packet.h"
@@ -22,6 +23,16 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events);
 void tcp_timer(struct ctx *c);
 void tcp_flush_acks(struct ctx *c);
 void tcp_close_all(struct ctx *c);
+int tcp_rules_replace(struct ctx *c, struct rules *fresh);
 uint32_t tcp_sandbox_syn_retries(uint32_t connect_timeout_ms, bool rto_max_1s);
+
+/* Between tcp.c and tcp_socks.c */
+int tcp_connect_sock(struct ctx *c, struct flow *f, const struct sockaddr *sa, socklen_t len);
+void tcp_upstream_ready(struct ctx *c, struct flow *f);
+void tcp_upstream_failed(struct ctx *c, struct flow *f, int err);
+void tcp_upstream_log(const struct ctx *c, const struct flow *f, const char *why);
+void tcp_sock_close(struct flow *f, bool abort);
+void tcp_socks_start(struct ctx *c, struct flow *f);
+void tcp_socks_event(struct ctx *c, struct flow *f, uint32_t events);
 
 #endif

@@ -14,6 +14,11 @@ ME=$(id -un)
 ROOT=0; [ "$(id -u)" -eq 0 ] && ROOT=1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+chmod 0755 "$TMP"
+# pmsocks-ns needs a rule file; these tests make no connections through it.
+printf 'deny 0.0.0.0/0\ndeny ::/0\n' >"$TMP/deny.conf"
+chmod 0644 "$TMP/deny.conf"
+export PMSOCKS_NS_CONF=$TMP/deny.conf
 echo "# launcher tests as $ME (uid $(id -u))"
 
 # --- Network view inside -----------------------------------------------------

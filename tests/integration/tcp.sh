@@ -71,7 +71,10 @@ if [ "$who" = user ]; then
 	AS=(runuser -u "$user" --)
 fi
 PMS_OPTS=()
-read -r -a PMS_BASE_OPTS <<<"${PMSOCKS_NS_TEST_ARGS:-}"
+# Everything in the test ranges is reached directly (pmsocks-ns needs a rule file).
+printf 'direct 198.18.0.0/15\ndirect fd42::/16\n' >"$TMP/direct.conf"
+chmod 0644 "$TMP/direct.conf"
+read -r -a PMS_BASE_OPTS <<<"-c $TMP/direct.conf ${PMSOCKS_NS_TEST_ARGS:-}"
 
 if ! topo_up; then
 	echo "FAIL: could not set up the test topology"
