@@ -186,3 +186,59 @@ Test(opts, max_flows)
 	cr_assert_str_eq(err, "--max-flows: '0' is not a number from 1 to 4194304");
 	cr_assert_eq(PARSE("--max-flows", "4194305", "true"), -EINVAL);
 }
+
+Test(opts, rule_file_and_socks_settings)
+{
+	unsetenv("PMSOCKS_NS_CONF");
+	unsetenv("SOCKS_SERVER");
+	unsetenv("SOCKS_PORT");
+	unsetenv("SOCKS_USERNAME");
+	unsetenv("SOCKS_PASSWORD");
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_str_eq(o.config, "/etc/pmsocks-ns.conf");
+	cr_assert_null(o.socks_server);
+	cr_assert_eq(o.socks_port, 1080);
+
+	setenv("PMSOCKS_NS_CONF", "/tmp/env.conf", 1);
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_str_eq(o.config, "/tmp/env.conf");
+	cr_assert_eq(PARSE("-c", "/tmp/flag.conf", "true"), 0, "%s", err);
+	cr_assert_str_eq(o.config, "/tmp/flag.conf", "-c overrides PMSOCKS_NS_CONF");
+	cr_assert_eq(PARSE("--tsocks-conf", "/tmp/t.conf", "true"), 0, "%s", err);
+	cr_assert_null(o.config, "a tsocks.conf replaces the rule file");
+	cr_assert_str_eq(o.tsocks_conf, "/tmp/t.conf");
+	cr_assert_eq(PARSE("-c", "a", "--tsocks-conf", "b", "true"), -EINVAL);
+	cr_assert_str_eq(err, "-c and --tsocks-conf exclude each other");
+	unsetenv("PMSOCKS_NS_CONF");
+
+	cr_assert_eq(PARSE("--check"), 0, "%s", err);
+	cr_assert(o.check);
+	cr_assert_null(o.command, "--check needs no command");
+	cr_assert_eq(PARSE("--check", "true"), -EINVAL);
+
+	setenv("SOCKS_SERVER", "fw:1081", 1);
+	setenv("SOCKS_PORT", "1090", 1);
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_str_eq(o.socks_server, "fw:1081");
+	cr_assert_eq(o.socks_port, 1090);
+	cr_assert_eq(PARSE("--socks-server", "[fd42::2]:1080", "true"), 0, "%s", err);
+	cr_assert_str_eq(o.socks_server, "[fd42::2]:1080", "the flag overrides SOCKS_SERVER");
+	setenv("SOCKS_PORT", "99999", 1);
+	cr_assert_eq(PARSE("true"), -EINVAL);
+	cr_assert_str_eq(err, "SOCKS_PORT: '99999' is not a port number (1-65535)");
+	unsetenv("SOCKS_PORT");
+	unsetenv("SOCKS_SERVER");
+
+	setenv("SOCKS_USERNAME", "alice", 1);
+	cr_assert_eq(PARSE("true"), -EINVAL, "a user name needs a password");
+	setenv("SOCKS_PASSWORD", "secret", 1);
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_str_eq(o.socks_user, "alice");
+	cr_assert_str_eq(o.socks_pass, "secret");
+	cr_assert_eq(PARSE("--socks-user", "bob", "true"), 0, "%s", err);
+	cr_assert_str_eq(o.socks_user, "bob");
+	unsetenv("SOCKS_USERNAME");
+	unsetenv("SOCKS_PASSWORD");
+	cr_assert_eq(PARSE("--allow-rule-commands", "true"), 0, "%s", err);
+	cr_assert(o.allow_rule_commands);
+}
