@@ -838,6 +838,8 @@ void tcp_upstream_ready(struct ctx *c, struct flow *f)
 	/* From here on peeks start after what is in flight (none yet). */
 	if (c->peek_offset)
 		setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+	/* Data may already wait behind a SOCKS reply, its edge consumed: look once. */
+	f->flags |= FLOW_F_HOST_DATA;
 	f->state = FLOW_TCP_SYN_RCVD;
 	f->rto_ms = TCP_SYNACK_RTO_MS;
 	f->retries = 0;

@@ -22,6 +22,7 @@
 
 #include "pmsocks-ns/ctx.h"
 #include "pmsocks-ns/loop.h"
+#include "pmsocks-ns/rules.h"
 #include "pmsocks-ns/tcp.h"
 #include "pmsocks-ns/tun.h"
 
@@ -671,4 +672,132 @@ Test(tcp_timeout, sandbox_gives_up_with_the_handler)
 	cr_assert_eq(tcp_sandbox_syn_retries(5000, false), 2, "7 s");
 	cr_assert_eq(tcp_sandbox_syn_retries(3000, false), 1, "3 s");
 	cr_assert_eq(tcp_sandbox_syn_retries(8000, false), 3, "15 s");
+}
+
+/* SOCKS: the test plays the SOCKS5 server on the loopback listener. */
+
+static struct rule_server socks_srv;
+
+static enum route route_socks(const struct flow_key *k)
+{
+	(void)k;
+	return ROUTE_SOCKS;
+}
+
+static void socks_setup(void)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&socks_srv.addr;
+
+	setup();
+	c.route_hook = route_socks;
+	snprintf(socks_srv.host, sizeof(socks_srv.host), "127.0.0.1");
+	socks_srv.port = port;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(port);
+	socks_srv.addrlen = sizeof(*sin);
+	c.socks_default = &socks_srv;
+}
+
+/* Send a SYN for 198.18.99.9:80; the handler connects to "the SOCKS server" instead. */
+static void socks_syn(void)
+{
+	sb.seq = 500;
+	sb.window = 65535;
+	sb.dport = 80;
+	inet_pton(AF_INET, "198.18.99.9", &sb.daddr);
+	sandbox_send(PACKET_TCP_SYN, sb.seq, NULL, 0, 7, 1460);
+	sb.seq++;
+	pump(50);
+	server = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(server, 0, "the handler connected to the SOCKS server");
+}
+
+static void server_read(const void *want, size_t len)
+{
+	uint8_t got[64];
+	size_t have = 0;
+	uint64_t end = ctx_now_ms() + 2000;
+
+	while (have < len && ctx_now_ms() < end) {
+		ssize_t n = recv(server, got + have, len - have, MSG_DONTWAIT);
+
+		if (n > 0)
+			have += (size_t)n;
+		loop_poll(&c, 5);
+	}
+	cr_assert_eq(have, len);
+	cr_assert_eq(memcmp(got, want, len), 0, "unexpected SOCKS request bytes");
+}
+
+TestSuite(tcp_socks, .init = socks_setup, .fini = teardown);
+
+Test(tcp_socks, syn_ack_waits_for_the_whole_reply)
+{
+	static const uint8_t greeting[] = {5, 1, 0};
+	static const uint8_t request[] = {5, 1, 0, 1, 198, 18, 99, 9, 0, 80};
+	static const uint8_t reply[] = {5, 0, 0, 1, 198, 18, 0, 1, 0x12, 0x34};
+	struct packet *p;
+
+	socks_syn();
+	server_read(greeting, sizeof(greeting));
+	send(server, "\x05\x00", 2, 0);
+	server_read(request, sizeof(request));
+	/* The reply in two pieces, with the destination's first bytes right after it. */
+	send(server, reply, 4, 0);
+	pump(50);
+	cr_assert_eq(n_captured, 0, "no SYN-ACK before the SOCKS reply is complete");
+	send(server, reply + 4, sizeof(reply) - 4, 0);
+	send(server, "banner", 6, 0);
+	p = next_out(500);
+	cr_assert_eq(p->flags, PACKET_TCP_SYN | PACKET_TCP_ACK);
+	cr_assert_eq(p->ack, 501);
+	sb.ack = p->seq + 1;
+	sandbox_send(PACKET_TCP_ACK, sb.seq, NULL, 0, -1, 0);
+	p = next_out(500);
+	cr_assert_eq(p->payload_len, 6, "the bytes after the reply are the stream's");
+	cr_assert_eq(memcmp(p->payload, "banner", 6), 0);
+}
+
+Test(tcp_socks, refused_destination_gets_rst)
+{
+	struct packet *p;
+
+	socks_syn();
+	send(server, "\x05\x00", 2, 0);
+	pump(50);
+	send(server, "\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10, 0);
+	p = next_out(500);
+	cr_assert_eq(p->flags, PACKET_TCP_RST | PACKET_TCP_ACK, "REP 05: connection refused");
+	cr_assert_eq(p->ack, 501);
+}
+
+Test(tcp_socks, unreachable_host_gets_icmp)
+{
+	struct packet *p;
+
+	socks_syn();
+	send(server, "\x05\x00", 2, 0);
+	pump(50);
+	send(server, "\x05\x04\x00\x01\x00\x00\x00\x00\x00\x00", 10, 0);
+	p = next_out(500);
+	cr_assert_eq(p->proto, IPPROTO_ICMP, "REP 04: host unreachable");
+	cr_assert_eq(p->l4[0], 3);
+	cr_assert_eq(p->l4[1], 1);
+}
+
+Test(tcp_socks, server_down_fails_the_connection)
+{
+	struct packet *p;
+
+	close(listener); /* nothing listens where the SOCKS server should be */
+	listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sb.seq = 500;
+	sb.dport = 80;
+	inet_pton(AF_INET, "198.18.99.9", &sb.daddr);
+	sandbox_send(PACKET_TCP_SYN, sb.seq, NULL, 0, 7, 1460);
+	p = next_out(500);
+	cr_assert_eq(p->flags, PACKET_TCP_RST | PACKET_TCP_ACK, "refused by the only server");
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
 }
