@@ -62,8 +62,10 @@ Test(hint, unprivileged_userns_clone_is_named)
 {
 	char buf[512];
 
-	if (getuid() == 0)
+	if (getuid() == 0) {
+		remove_root(); /* .fini does not run for a skipped test */
 		cr_skip_test("the sysctl only restricts unprivileged users");
+	}
 	set_sysctl("user/max_user_namespaces", "1000");
 	set_sysctl("kernel/unprivileged_userns_clone", "0");
 	netns_userns_hint(root, EPERM, buf, sizeof(buf));
@@ -74,8 +76,10 @@ Test(hint, apparmor_restriction_is_named)
 {
 	char buf[512];
 
-	if (getuid() == 0)
+	if (getuid() == 0) {
+		remove_root(); /* .fini does not run for a skipped test */
 		cr_skip_test("the sysctl only restricts unprivileged users");
+	}
 	set_sysctl("user/max_user_namespaces", "1000");
 	set_sysctl("kernel/unprivileged_userns_clone", "1");
 	set_sysctl("kernel/apparmor_restrict_unprivileged_userns", "1");
