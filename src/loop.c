@@ -234,7 +234,13 @@ int loop_run(struct ctx *c)
 	uint64_t idle_since = 0;
 
 	while (!c->child_done || c->flows.active) {
-		int ret = loop_poll(c, c->child_done ? LOOP_DRAIN_POLL_MS : -1);
+		int ret;
+
+		if (c->child_done)
+			tcp_close_timed_out(c);
+		if (c->child_done && !c->flows.active)
+			break;
+		ret = loop_poll(c, c->child_done ? LOOP_DRAIN_POLL_MS : -1);
 
 		if (ret < 0) {
 			log_err("epoll_wait: %s", strerror(-ret));

@@ -194,8 +194,8 @@ static void main_raise_nofile(unsigned int max_flows)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur < (rlim_t)max_flows + 64)
-		log_info("the fd limit (%llu) allows fewer connections than --max-flows %u",
-			 (unsigned long long)rl.rlim_cur, max_flows);
+		log_debug("the fd limit (%llu) allows fewer connections than --max-flows %u",
+			  (unsigned long long)rl.rlim_cur, max_flows);
 }
 
 static void main_stats(const struct ctx *c)

@@ -39,6 +39,7 @@
  * retransmission, zero-window probes; idle established flows have none.
  * Nothing is queued here: the only buffers are the kernel's.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <linux/sockios.h>
@@ -756,6 +757,27 @@ static void tcp_rule_command(const struct ctx *c, const struct flow_key *k, cons
 			 strerror(-ret));
 }
 
+static void tcp_log_denied(const struct ctx *c, const struct flow_key *k, const struct rule *rule)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (!log_enabled(LOG_LEVEL_INFO))
+		return;
+	inet_ntop(k->family, &k->remote_addr, addr, sizeof(addr));
+	if (rule && rule->action == RULE_DENY)
+		log_info("%s port %u: denied by %s:%u", addr, k->remote_port, c->rules->file,
+			 rule->line);
+	else if (rule)
+		log_info("%s port %u: refused: the host's own address is not named by %s:%u", addr,
+			 k->remote_port, c->rules->file, rule->line);
+	else if (c->rules && !rules_addr_always_refused(k->family, &k->remote_addr))
+		log_info("%s port %u: denied: no rule in %s matches", addr, k->remote_port,
+			 c->rules->file);
+	else
+		log_info("%s port %u: refused: never reachable from the sandbox", addr,
+			 k->remote_port);
+}
+
 static void tcp_syn(struct ctx *c, const struct packet *p, const struct flow_key *k)
 {
 	uint16_t mss_limit = tcp_mss_limit(c, p->family);
@@ -775,6 +797,7 @@ static void tcp_syn(struct ctx *c, const struct packet *p, const struct flow_key
 		tcp_rule_command(c, k, rule);
 	if (route == ROUTE_DENY) {
 		c->stats.flows_denied++;
+		tcp_log_denied(c, k, rule);
 		tcp_reply_rst(c, p);
 		return;
 	}
@@ -1063,6 +1086,23 @@ void tcp_timer(struct ctx *c)
 	c->timer_armed_ms = 0;
 	if (next)
 		loop_timer_arm(c, next);
+}
+
+/**
+ * tcp_close_timed_out() - Forget connections whose connect timed out
+ * @c: handler context
+ *
+ * Once the command has exited nothing will retry them, and they must not
+ * keep the handler waiting for connections to drain.
+ */
+void tcp_close_timed_out(struct ctx *c)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->flows.never_used; i++)
+		if (c->flows.flows[i].state == FLOW_TCP_TIMED_OUT)
+			tcp_flow_close(c, &c->flows.flows[i], true);
+	flow_reap(&c->flows);
 }
 
 /**

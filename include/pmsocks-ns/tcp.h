@@ -23,6 +23,7 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events);
 void tcp_timer(struct ctx *c);
 void tcp_flush_acks(struct ctx *c);
 void tcp_close_all(struct ctx *c);
+void tcp_close_timed_out(struct ctx *c);
 int tcp_rules_replace(struct ctx *c, struct rules *fresh);
 uint32_t tcp_sandbox_syn_retries(uint32_t connect_timeout_ms, bool rto_max_1s);
 
