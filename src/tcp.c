@@ -1039,9 +1039,7 @@ static void tcp_timeout(struct ctx *c, struct flow *f)
 		}
 		if (f->seq_nxt != f->seq_una) {
 			c->stats.retransmits++;
-			tcp_rewind(c, f);
-			flow_timer_set(&c->flows, f, 0);
-			tcp_host_to_sandbox(c, f);
+			tcp_retransmit(c, f); /* tcp_timer() already cleared the deadline */
 		} else {
 			/* Zero window: an old sequence number makes the sandbox say its window. */
 			struct packet_tcp_out o;
