@@ -106,15 +106,22 @@ uint32_t tcp_sandbox_syn_retries(uint32_t connect_timeout_ms, bool rto_max_1s)
 	return r > 127 ? 127 : r;
 }
 
-static uint32_t tcp_isn(const struct ctx *c)
+/*
+ * Initial sequence numbers: splitmix64 over a state seeded once from
+ * getrandom(), so a connection costs no system call for it. Nothing off the
+ * sandbox can inject into the tun link, so unpredictability is only good
+ * manners here; distinct values for quickly reused ports are what matters.
+ */
+static uint32_t tcp_isn(struct ctx *c)
 {
-	uint32_t isn;
+	uint64_t z;
 
 	if (c->isn_hook)
 		return c->isn_hook();
-	if (getrandom(&isn, sizeof(isn), GRND_NONBLOCK) != sizeof(isn))
-		isn = (uint32_t)ctx_now_ms() * 2654435761U;
-	return isn;
+	z = (c->isn_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
 static uint16_t tcp_mss_limit(const struct ctx *c, int family)
@@ -147,15 +154,10 @@ static uint32_t tcp_sock_space(const struct flow *f, bool *low)
 	return space;
 }
 
-/*
- * The window to advertise, never moving the right edge left (the sandbox may
- * already have sent up to it), limited by what the field can carry.
- * window_sent is what is left of the last window, relative to rcv_nxt now.
- */
-static uint16_t tcp_window_field(const struct ctx *c, const struct flow *f, uint32_t *window_out,
-				 bool *low)
+/* @space limited to this flow's share of the window budget and to what the field can carry. */
+static uint32_t tcp_window_limit(const struct ctx *c, const struct flow *f, uint32_t space)
 {
-	uint32_t space = tcp_sock_space(f, low), max, share;
+	uint32_t max = (uint32_t)65535 << f->our_wscale, share;
 
 	/*
 	 * Everything the sandbox sends waits in one queue, the tun's, until we
@@ -168,14 +170,39 @@ static uint16_t tcp_window_field(const struct ctx *c, const struct flow *f, uint
 		share = TCP_WINDOW_FLOOR;
 	if (space > share)
 		space = share;
-
-	if (f->state == FLOW_TCP_ESTABLISHED && space < f->window_sent)
-		space = f->window_sent;
-	max = (uint32_t)65535 << f->our_wscale;
 	if (space > max)
 		space = max;
-	space &= ~((1U << f->our_wscale) - 1);
+	return space & ~((1U << f->our_wscale) - 1);
+}
+
+/*
+ * The window to advertise, never moving the right edge left (the sandbox may
+ * already have sent up to it), limited by what the field can carry.
+ * window_sent is what is left of the last window, relative to rcv_nxt now.
+ */
+static uint16_t tcp_window_field(const struct ctx *c, struct flow *f, uint32_t *window_out,
+				 bool *low)
+{
+	uint32_t space;
+
+	/*
+	 * A look at the socket costs two system calls. While at least half of
+	 * the window last computed from it is unused, what is left of that
+	 * window is advertised again: the right edge stays where it is, and
+	 * the sandbox gets more room in steps of at least half a window, as a
+	 * receiver avoiding silly windows would give it (RFC 9293 3.8.6.2.2).
+	 */
+	if (f->state == FLOW_TCP_ESTABLISHED && f->window_fresh &&
+	    f->window_sent >= f->window_fresh / 2) {
+		*low = false;
+		*window_out = f->window_sent;
+		return (uint16_t)(f->window_sent >> f->our_wscale);
+	}
+	space = tcp_window_limit(c, f, tcp_sock_space(f, low));
+	if (f->state == FLOW_TCP_ESTABLISHED && space < f->window_sent)
+		space = f->window_sent & ~((1U << f->our_wscale) - 1);
 	*window_out = space;
+	f->window_fresh = space;
 	return (uint16_t)(space >> f->our_wscale);
 }
 
@@ -217,11 +244,22 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 	ssize_t len;
 
 	if (o->flags & PACKET_TCP_SYN) {
-		/* The window of a SYN is never scaled. */
-		uint32_t space = tcp_sock_space(f, &low);
+		/*
+		 * The window of a SYN is never scaled. Nothing we sent is
+		 * unacknowledged yet (a SOCKS server's reply acknowledges the
+		 * request), so the whole buffer is free.
+		 */
+		int sndbuf = 0;
+		socklen_t sl = sizeof(sndbuf);
 
-		o->window = space > 65535 ? 65535 : (uint16_t)space;
+		if (getsockopt(f->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) || sndbuf < 0)
+			sndbuf = 0;
+		sndbuf -= sndbuf / 16;
+		o->window = sndbuf > 65535 ? 65535 : (uint16_t)sndbuf;
 		window = o->window;
+		/* What the first ACK after the handshake advertises, with no new look. */
+		f->window_fresh = tcp_window_limit(c, f, (uint32_t)sndbuf);
+		low = false;
 	} else {
 		o->window = tcp_window_field(c, f, &window, &low);
 	}
@@ -468,6 +506,13 @@ static void tcp_host_to_sandbox(struct ctx *c, struct flow *f)
 			tcp_emit(c, f, &o, tcp_frame, (size_t)n);
 			f->seq_nxt += (uint32_t)n;
 			f->bytes_to_sandbox += (uint64_t)n;
+			/*
+			 * A short peek took all there was: more data comes with a
+			 * new edge, so peeking again now would only meet EAGAIN.
+			 * Unless the peer closed, as that edge is already spent.
+			 */
+			if ((size_t)n < want && !(f->flags & FLOW_F_HOST_HUP))
+				f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
 		}
 		if (!f->deadline_ms)
 			tcp_timer_set(c, f, f->rto_ms);
@@ -872,17 +917,21 @@ void tcp_upstream_ready(struct ctx *c, struct flow *f)
 }
 
 /* The direct connect finished (EPOLLOUT while connecting). */
-static void tcp_connected(struct ctx *c, struct flow *f)
+static void tcp_connected(struct ctx *c, struct flow *f, uint32_t events)
 {
 	socklen_t sl = sizeof(int);
 	int err = 0;
 
 	if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
 		err = errno;
-	if (err)
+	if (err) {
 		tcp_connect_failed(c, f, err, NULL);
-	else
-		tcp_upstream_ready(c, f);
+		return;
+	}
+	tcp_upstream_ready(c, f);
+	/* No edge consumed behind our back here: these events tell if data waits. */
+	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+		f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
 }
 
 /**
@@ -934,7 +983,9 @@ void tcp_tun_input(struct ctx *c, const struct packet *p)
 		f->rto_ms = TCP_RTO_MIN_MS;
 		f->retries = 0;
 		tcp_timer_set(c, f, 0);
-		f->window_sent = 0;
+		if (f->window_fresh > f->window_sent)
+			f->window_sent =
+				f->window_fresh; /* the scaled window, from the next ACK on */
 		f->sandbox_window = (uint32_t)p->window << f->sandbox_wscale;
 		tcp_sandbox_data(c, f, p);
 		if (f->state == FLOW_TCP_ESTABLISHED)
@@ -975,9 +1026,11 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 
 	if (!f || f->sock < 0)
 		return; /* closed earlier in this batch */
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		f->flags |= FLOW_F_HOST_HUP;
 	if (f->state == FLOW_TCP_CONNECTING) {
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-			tcp_connected(c, f);
+			tcp_connected(c, f, events);
 		return;
 	}
 	if (f->state == FLOW_TCP_SOCKS) {
@@ -1003,6 +1056,7 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 
 		/* Space freed (or the event predates the last write): update the window. */
 		f->flags &= (uint8_t)~FLOW_F_WANT_OUT;
+		f->window_fresh = 0;
 		tcp_window_field(c, f, &window, &low);
 		if (window > f->window_sent)
 			tcp_send_ctl(c, f, PACKET_TCP_ACK); /* re-arms EPOLLOUT if still low */
@@ -1192,6 +1246,8 @@ int tcp_init(struct ctx *c)
 		return -errno;
 	c->peek_offset = !setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
 	close(s);
+	if (getrandom(&c->isn_state, sizeof(c->isn_state), GRND_NONBLOCK) != sizeof(c->isn_state))
+		c->isn_state = ctx_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 	if (!c->peek_offset)
 		log_info("SO_PEEK_OFF is not supported for TCP here: peeking past data in flight");
 	return 0;

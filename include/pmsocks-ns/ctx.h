@@ -59,6 +59,7 @@ struct ctx {
 	struct flow_table flows;
 	uint64_t now_ms;	 /* CLOCK_MONOTONIC, refreshed per event batch */
 	uint64_t timer_armed_ms; /* when timer_fd fires next, 0 if disarmed */
+	uint64_t isn_state;	 /* initial sequence numbers: seeded once, then stepped */
 	struct ctx_stats stats;
 
 	/* Flows owing the sandbox an ACK, sent once per batch of tun packets. */

@@ -46,8 +46,9 @@ struct flow {
 	uint64_t deadline_ms;		 /* 0: no timer */
 
 	/* sandbox -> host */
-	uint32_t rcv_nxt;     /* next byte expected from the sandbox: what we ACK */
-	uint32_t window_sent; /* last window we advertised, in bytes */
+	uint32_t rcv_nxt;      /* next byte expected from the sandbox: what we ACK */
+	uint32_t window_sent;  /* last window we advertised, in bytes */
+	uint32_t window_fresh; /* the last one computed from the socket; 0: look again */
 	/* host -> sandbox */
 	uint32_t seq_una;	 /* oldest byte the sandbox has not acknowledged */
 	uint32_t seq_nxt;	 /* next byte to send */
@@ -82,6 +83,7 @@ struct rule;
 #define FLOW_F_WANT_OUT	 0x10 /* EPOLLOUT armed: waiting for send space */
 #define FLOW_F_ACK_NOW	 0x20 /* an ACK to the sandbox is due */
 #define FLOW_F_HOST_DATA 0x40 /* the host socket may have data (or EOF) not yet sent */
+#define FLOW_F_HOST_HUP	 0x80 /* the host peer closed: EOF follows the data */
 
 struct flow_table {
 	struct flow *flows;
