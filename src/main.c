@@ -282,6 +282,7 @@ int main(int argc, char **argv)
 
 	c.mtu = o.mtu;
 	c.connect_timeout_ms = o.connect_timeout_ms;
+	c.busy_poll_us = o.busy_poll_us;
 	inet_pton(AF_INET, NL_GATEWAY4, &c.gateway4.v4);
 	inet_pton(AF_INET6, NL_GATEWAY6, &c.gateway6.v6);
 	ret = flow_table_init(&c.flows, o.max_flows);

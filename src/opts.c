@@ -33,6 +33,7 @@ enum {
 	OPT_TSOCKS_CONF,
 	OPT_SOCKS_SERVER,
 	OPT_SOCKS_USER,
+	OPT_BUSY_POLL,
 };
 
 static const struct option opts_long[] = {
@@ -45,6 +46,7 @@ static const struct option opts_long[] = {
 	{"udp", required_argument, NULL, OPT_UDP},
 	{"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
 	{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+	{"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
 	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 	{"config", required_argument, NULL, 'c'},
 	{"check", no_argument, NULL, OPT_CHECK},
@@ -86,6 +88,9 @@ void opts_usage(FILE *out)
 	      "                      give up connecting upstream after this long (default 5,\n"
 	      "                      fractions allowed; also PMCD_CONNECT_TIMEOUT)\n"
 	      "      --max-flows N   most connections at once (default 65536)\n"
+	      "      --busy-poll USEC\n"
+	      "                      after traffic, poll this long before sleeping\n"
+	      "                      (default 50, 0 for never)\n"
 	      "\n"
 	      "See pmsocks-ns(1).\n",
 	      out);
@@ -141,6 +146,7 @@ static void opts_defaults(struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->mtu = OPTS_MTU_DEFAULT;
 	o->max_flows = OPTS_MAX_FLOWS_DEFAULT;
+	o->busy_poll_us = OPTS_BUSY_POLL_DEFAULT_US;
 	o->connect_timeout_ms = OPTS_CONNECT_TIMEOUT_DEFAULT;
 	o->config = getenv("PMSOCKS_NS_CONF");
 	if (!o->config || !*o->config)
@@ -171,7 +177,7 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *env_timeout = getenv("PMCD_CONNECT_TIMEOUT");
 	const char *env_port = getenv("SOCKS_PORT"), *config_flag = NULL;
-	unsigned long mtu, flows, port;
+	unsigned long mtu, flows, port, usec;
 	int verbose = 0;
 	int c;
 
@@ -242,6 +248,16 @@ int opts_parse(struct opts *o, int argc, char **argv, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			o->max_flows = (unsigned int)flows;
+			break;
+		case OPT_BUSY_POLL:
+			if (util_parse_uint(optarg, 0, OPTS_BUSY_POLL_MAX_US, &usec)) {
+				snprintf(err, errlen,
+					 "--busy-poll: '%s' is not a number of microseconds from 0 "
+					 "to %u",
+					 optarg, OPTS_BUSY_POLL_MAX_US);
+				return -EINVAL;
+			}
+			o->busy_poll_us = (unsigned int)usec;
 			break;
 		case 'c':
 			config_flag = optarg;

@@ -44,7 +44,8 @@ struct ctx {
 
 	unsigned int mtu;
 	uint32_t connect_timeout_ms;
-	bool peek_offset; /* SO_PEEK_OFF works on TCP sockets */
+	uint32_t busy_poll_us; /* loop_run(): keep polling this long after an event */
+	bool peek_offset;      /* SO_PEEK_OFF works on TCP sockets */
 	union packet_addr gateway4, gateway6;
 
 	/* Policy: the rules in force (NULL: every allowed destination direct) */

@@ -21,12 +21,15 @@ enum udp_mode {
 
 #define OPTS_MAX_FLOWS_DEFAULT	     65536
 #define OPTS_MAX_FLOWS_LIMIT	     (1U << 22)
+#define OPTS_BUSY_POLL_DEFAULT_US    50
+#define OPTS_BUSY_POLL_MAX_US	     1000000
 #define OPTS_CONNECT_TIMEOUT_DEFAULT 5000 /* ms */
 #define OPTS_CONNECT_TIMEOUT_MAX     (3600 * 1000)
 
 struct opts {
 	unsigned int mtu;
 	unsigned int max_flows;
+	unsigned int busy_poll_us; /* poll this long after events before sleeping */
 	unsigned int connect_timeout_ms;
 	bool new_pid;
 	bool seccomp;

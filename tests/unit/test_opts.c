@@ -187,6 +187,20 @@ Test(opts, max_flows)
 	cr_assert_eq(PARSE("--max-flows", "4194305", "true"), -EINVAL);
 }
 
+Test(opts, busy_poll)
+{
+	cr_assert_eq(PARSE("true"), 0, "%s", err);
+	cr_assert_eq(o.busy_poll_us, 50);
+	cr_assert_eq(PARSE("--busy-poll", "0", "true"), 0, "%s", err);
+	cr_assert_eq(o.busy_poll_us, 0);
+	cr_assert_eq(PARSE("--busy-poll=1000000", "true"), 0, "%s", err);
+	cr_assert_eq(o.busy_poll_us, 1000000);
+	cr_assert_eq(PARSE("--busy-poll", "1000001", "true"), -EINVAL);
+	cr_assert_eq(PARSE("--busy-poll", "-1", "true"), -EINVAL);
+	cr_assert_str_eq(err,
+			 "--busy-poll: '-1' is not a number of microseconds from 0 to 1000000");
+}
+
 Test(opts, rule_file_and_socks_settings)
 {
 	unsetenv("PMSOCKS_NS_CONF");
