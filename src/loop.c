@@ -117,6 +117,7 @@ int loop_init(struct ctx *c, int tun_fd, pid_t child)
 	int ret;
 
 	c->tun_fd = tun_fd;
+	c->vnet_hdr = tun_fd >= 0; /* tun_open() always asks for it */
 	c->child = child;
 	c->signal_fd = -1;
 	c->epoll_fd = epoll_create1(EPOLL_CLOEXEC);

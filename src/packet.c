@@ -224,6 +224,21 @@ static uint16_t packet_l4_csum(const struct packet *p, size_t len)
 	return packet_csum_fold(packet_csum_partial(p->l4, len, sum));
 }
 
+/*
+ * Whether the sandbox's kernel vouches for the L4 checksum of @p, whose
+ * checksum field is at @field in its transport header. It leaves the
+ * checksum of what it sends to the device (CHECKSUM_PARTIAL, NEEDS_CSUM) and
+ * marks what it has verified (DATA_VALID). A partial checksum is trusted only
+ * where it would be completed: at exactly this header's checksum field.
+ */
+static bool packet_l4_csum_trusted(const struct packet *p, size_t field)
+{
+	if (p->vnet_flags & PACKET_VNET_F_DATA_VALID)
+		return true;
+	return (p->vnet_flags & PACKET_VNET_F_NEEDS_CSUM) &&
+	       p->vnet_csum_start == (size_t)(p->l4 - p->l3) && p->vnet_csum_offset == field;
+}
+
 static enum packet_drop packet_parse_ipv4(struct packet *p, const uint8_t *buf, size_t len)
 {
 	size_t ihl, total;
@@ -375,7 +390,7 @@ static enum packet_drop packet_parse_tcp(struct packet *p)
 	doff = (size_t)(th[12] >> 4) * 4;
 	if (doff < TCP_HLEN || doff > p->l4_len)
 		return PACKET_DROP_L4_HEADER;
-	if (packet_l4_csum(p, p->l4_len))
+	if (!packet_l4_csum_trusted(p, 16) && packet_l4_csum(p, p->l4_len))
 		return PACKET_DROP_L4_CSUM;
 
 	p->sport = packet_get16(th);
@@ -400,13 +415,12 @@ static enum packet_drop packet_parse_udp(struct packet *p)
 	ulen = packet_get16(uh + 4);
 	if (ulen < UDP_HLEN || ulen > p->l4_len)
 		return PACKET_DROP_L4_HEADER;
-	if (!packet_get16(uh + 6)) {
-		/* No checksum: allowed over IPv4 only (RFC 768, RFC 8200 8.1). */
-		if (p->family == AF_INET6)
-			return PACKET_DROP_L4_CSUM;
-	} else if (packet_l4_csum(p, ulen)) {
+	if (packet_l4_csum_trusted(p, 6))
+		; /* the sandbox's kernel computes it, or has checked it */
+	else if (!packet_get16(uh + 6) && p->family == AF_INET6)
+		return PACKET_DROP_L4_CSUM; /* none: allowed over IPv4 only (RFC 768, 8200 8.1) */
+	else if (packet_get16(uh + 6) && packet_l4_csum(p, ulen))
 		return PACKET_DROP_L4_CSUM;
-	}
 
 	p->sport = packet_get16(uh);
 	p->dport = packet_get16(uh + 2);
@@ -414,6 +428,8 @@ static enum packet_drop packet_parse_udp(struct packet *p)
 	p->payload_len = ulen - UDP_HLEN;
 	return PACKET_OK;
 }
+
+static enum packet_drop packet_parse_ip(struct packet *p, const uint8_t *buf, size_t len);
 
 /**
  * packet_parse() - Verify and describe an IP packet read from the tun
@@ -428,9 +444,64 @@ static enum packet_drop packet_parse_udp(struct packet *p)
  */
 enum packet_drop packet_parse(struct packet *p, const uint8_t *buf, size_t len)
 {
+	memset(p, 0, sizeof(*p));
+	return packet_parse_ip(p, buf, len);
+}
+
+/**
+ * packet_parse_vnet() - packet_parse() for a packet behind a virtio-net header
+ * @p:   as for packet_parse(); vnet_* hold the header's checksum fields
+ * @buf: PACKET_VNET_HLEN bytes of header, then the IP packet
+ * @len: bytes read
+ *
+ * Like packet_parse(), except that TCP and UDP checksums the header says the
+ * sandbox's kernel left to the device or already verified are not checked.
+ * GSO packets (gso_type set) need nothing special: a TCP segment of up to
+ * 64 KiB is handled as it is.
+ *
+ * Return: as packet_parse()
+ */
+enum packet_drop packet_parse_vnet(struct packet *p, const uint8_t *buf, size_t len)
+{
+	memset(p, 0, sizeof(*p));
+	if (len < PACKET_VNET_HLEN) {
+		p->wscale = -1;
+		return PACKET_DROP_SHORT;
+	}
+	p->vnet_flags = buf[0];
+	p->vnet_csum_start = (uint16_t)(buf[6] | buf[7] << 8);
+	p->vnet_csum_offset = (uint16_t)(buf[8] | buf[9] << 8);
+	return packet_parse_ip(p, buf + PACKET_VNET_HLEN, len - PACKET_VNET_HLEN);
+}
+
+/**
+ * packet_vnet_header() - The virtio-net header for a packet we write
+ * @hdr:          PACKET_VNET_HLEN bytes
+ * @family:       AF_INET or AF_INET6 (where the TCP header starts)
+ * @csum_partial: the TCP checksum holds only the pseudo-header sum
+ *                (packet_tcp_out.csum_partial); else the packet is complete
+ *
+ * Return: PACKET_VNET_HLEN
+ */
+size_t packet_vnet_header(uint8_t *hdr, int family, bool csum_partial)
+{
+	uint16_t start = family == AF_INET ? IPV4_HLEN : IPV6_HLEN;
+
+	memset(hdr, 0, PACKET_VNET_HLEN);
+	if (csum_partial) {
+		hdr[0] = PACKET_VNET_F_NEEDS_CSUM;
+		hdr[6] = (uint8_t)start;
+		hdr[7] = (uint8_t)(start >> 8);
+		hdr[8] = 16; /* the TCP checksum field */
+	}
+	return PACKET_VNET_HLEN;
+}
+
+/* packet_parse() and packet_parse_vnet() from the IP header on; @p zeroed but for vnet_*. */
+static enum packet_drop packet_parse_ip(struct packet *p, const uint8_t *buf, size_t len)
+{
 	enum packet_drop drop;
 
-	memset(p, 0, sizeof(*p));
 	p->wscale = -1;
 	p->l3 = buf;
 	if (len < 1)
@@ -527,7 +598,8 @@ size_t packet_tcp_header_len(const struct packet_tcp_out *t)
  * @t:           segment description
  * @payload_len: bytes of payload in place after the headers
  *
- * Fills in the IPv4 header checksum and the TCP checksum over header and payload.
+ * Fills in the IPv4 header checksum and the TCP checksum over header and payload
+ * (only its pseudo-header part if @t->csum_partial: see packet_vnet_header()).
  *
  * Return: length of the packet, -EAFNOSUPPORT for an unknown family, -EINVAL
  * for a window scale above 14, -EMSGSIZE if it exceeds the IP length limit,
@@ -586,7 +658,11 @@ ssize_t packet_build_tcp(uint8_t *buf, size_t cap, const struct packet_tcp_out *
 	ASSERT(opt == buf + hlen);
 
 	sum = packet_pseudo_sum(t->family, &t->src, &t->dst, IPPROTO_TCP, (uint32_t)l4_len);
-	packet_put16(th + 16, packet_csum_fold(packet_csum_partial(th, l4_len, sum)));
+	if (t->csum_partial)
+		/* What CHECKSUM_PARTIAL means: the folded pseudo-header sum, not complemented */
+		packet_put16(th + 16, (uint16_t)~packet_csum_fold(sum));
+	else
+		packet_put16(th + 16, packet_csum_fold(packet_csum_partial(th, l4_len, sum)));
 	return (ssize_t)(hlen + payload_len);
 }
 

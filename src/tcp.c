@@ -263,13 +263,14 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 	} else {
 		o->window = tcp_window_field(c, f, &window, &low);
 	}
+	o->csum_partial = c->vnet_hdr;
 	len = packet_build_tcp(frame, TCP_FRAME_MAX, o, payload_len);
 	if (len < 0)
 		return (int)len;
 	f->window_sent = window;
 	if (low && f->state == FLOW_TCP_ESTABLISHED && !(f->flags & FLOW_F_SANDBOX_FIN))
 		tcp_want_out(c, f);
-	return tun_write(c, frame, (size_t)len);
+	return tun_write_tcp(c, frame, (size_t)len, o->csum_partial);
 }
 
 static int tcp_send_ctl(struct ctx *c, struct flow *f, uint8_t flags)

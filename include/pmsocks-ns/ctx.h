@@ -46,6 +46,7 @@ struct ctx {
 	uint32_t connect_timeout_ms;
 	uint32_t busy_poll_us; /* loop_run(): keep polling this long after an event */
 	bool peek_offset;      /* SO_PEEK_OFF works on TCP sockets */
+	bool vnet_hdr;	       /* tun packets carry a virtio-net header (tun.c) */
 	union packet_addr gateway4, gateway6;
 
 	/* Policy: the rules in force (NULL: every allowed destination direct) */

@@ -74,9 +74,23 @@ struct packet {
 	bool sack_permitted;
 	bool has_timestamps;
 	uint32_t ts_val, ts_ecr;
+	/* From the virtio-net header (packet_parse_vnet()); all 0 from packet_parse() */
+	uint8_t vnet_flags; /* PACKET_VNET_F_* */
+	uint16_t vnet_csum_start, vnet_csum_offset;
 };
 
+/*
+ * The virtio-net header a tun device with IFF_VNET_HDR puts in front of each
+ * packet (struct virtio_net_hdr, little-endian here: TUNSETVNETLE is never
+ * used, and this code is built for little-endian hosts only).
+ */
+#define PACKET_VNET_HLEN	 10
+#define PACKET_VNET_F_NEEDS_CSUM 0x01 /* L4 checksum not computed: csum_start, csum_offset */
+#define PACKET_VNET_F_DATA_VALID 0x02 /* checksums already verified */
+
 enum packet_drop packet_parse(struct packet *p, const uint8_t *buf, size_t len);
+enum packet_drop packet_parse_vnet(struct packet *p, const uint8_t *buf, size_t len);
+size_t packet_vnet_header(uint8_t *hdr, int family, bool csum_partial);
 
 uint32_t packet_csum_partial(const void *buf, size_t len, uint32_t sum);
 uint16_t packet_csum_fold(uint32_t sum);
@@ -93,6 +107,7 @@ struct packet_tcp_out {
 	uint16_t window;       /* raw, already scaled down */
 	uint16_t mss;	       /* emit MSS option if non-zero (SYN only) */
 	int8_t wscale;	       /* emit window-scale option if >= 0 (SYN only), at most 14 */
+	bool csum_partial;     /* leave the TCP checksum to the receiver (vnet header) */
 };
 
 size_t packet_tcp_header_len(const struct packet_tcp_out *t);

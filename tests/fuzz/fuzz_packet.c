@@ -106,6 +106,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(p.payload >= p.l4 && p.payload + p.payload_len <= p.l4 + p.l4_len);
 		fuzz_icmp(&p);
 	}
+	/* The same bytes as a tun frame with a virtio-net header in front. */
+	if (packet_parse_vnet(&p, data, size) == PACKET_OK) {
+		CHECK(size >= PACKET_VNET_HLEN && p.l3 == data + PACKET_VNET_HLEN);
+		CHECK(p.l3_len <= size - PACKET_VNET_HLEN);
+		CHECK(p.l4 >= p.l3 && p.l4 + p.l4_len == p.l3 + p.l3_len);
+		if (p.payload)
+			CHECK(p.payload >= p.l4 && p.payload + p.payload_len <= p.l4 + p.l4_len);
+		fuzz_icmp(&p);
+	}
 	fuzz_tcp(data, size);
 	return 0;
 }

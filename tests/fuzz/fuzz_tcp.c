@@ -3,7 +3,8 @@
  * fuzz_tcp - libFuzzer target for the packet parser and the TCP state machine
  *
  * The input is a script of steps, each a kind byte and a 16-bit length:
- *   0: raw bytes, handed to tun_packet() as a packet from the sandbox;
+ *   0: raw bytes, handed to tun_packet() as a packet from the sandbox (to
+ *      tun_vnet_packet(), virtio-net header first, if the kind byte is >= 128);
  *   1: a TCP segment of the fuzzed flow (to a loopback listener), with flags,
  *      sequence and acknowledgement offsets from what the handler expects,
  *      window, options and payload taken from the step;
@@ -168,7 +169,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += 3 + len;
 		switch (kind % 5) {
 		case 0:
-			tun_packet(&c, d, len);
+			if (kind & 0x80)
+				tun_vnet_packet(&c, d, len);
+			else
+				tun_packet(&c, d, len);
 			break;
 		case 1:
 			fuzz_segment(d, len);

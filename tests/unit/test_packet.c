@@ -1398,3 +1398,174 @@ Test(packet_drop, names)
 			cr_assert_str_neq(packet_drop_names[i], packet_drop_names[j]);
 	}
 }
+
+/* ---- virtio-net header (IFF_VNET_HDR) ---- */
+
+/* @pkt behind a virtio-net header with @flags, @start, @offset; parsed as the tun gives it. */
+static enum packet_drop parse_vnet(struct packet *p, const uint8_t *pkt, size_t len, uint8_t flags,
+				   uint16_t start, uint16_t offset, uint8_t **copy)
+{
+	uint8_t *b = malloc(PACKET_VNET_HLEN + len);
+
+	cr_assert_not_null(b);
+	memset(b, 0, PACKET_VNET_HLEN);
+	b[0] = flags;
+	b[1] = 1; /* gso_type TCPV4: nothing to do for the receiver */
+	b[6] = (uint8_t)start;
+	b[7] = (uint8_t)(start >> 8);
+	b[8] = (uint8_t)offset;
+	b[9] = (uint8_t)(offset >> 8);
+	memcpy(b + PACKET_VNET_HLEN, pkt, len);
+	*copy = b;
+	return packet_parse_vnet(p, b, PACKET_VNET_HLEN + len);
+}
+
+static void expect_vnet(const uint8_t *pkt, size_t len, uint8_t flags, uint16_t start,
+			uint16_t offset, enum packet_drop want, const char *what)
+{
+	struct packet p;
+	enum packet_drop got;
+	uint8_t *copy;
+
+	got = parse_vnet(&p, pkt, len, flags, start, offset, &copy);
+	cr_assert_eq(got, want, "%s: got %s, want %s", what, packet_drop_names[got],
+		     packet_drop_names[want]);
+	if (got == PACKET_OK) {
+		cr_assert_eq(p.l3, copy + PACKET_VNET_HLEN, "%s", what);
+		cr_assert_eq(p.vnet_flags, flags, "%s", what);
+		cr_assert_eq(p.vnet_csum_start, start, "%s", what);
+		cr_assert_eq(p.vnet_csum_offset, offset, "%s", what);
+	}
+	free(copy);
+}
+
+Test(packet_vnet, partial_checksums_trusted_only_where_they_would_be_completed)
+{
+	enum { NEEDS = PACKET_VNET_F_NEEDS_CSUM, VALID = PACKET_VNET_F_DATA_VALID };
+	uint8_t tcp[sizeof(cap_data4)], udp[sizeof(cap_udp4)], tcp6[sizeof(cap_syn6)];
+
+	/* Intact packets pass with any header; the checksums are still good. */
+	expect_vnet(cap_data4, sizeof(cap_data4), 0, 0, 0, PACKET_OK, "plain");
+	expect_vnet(cap_data4, sizeof(cap_data4), NEEDS, 20, 16, PACKET_OK, "partial, intact");
+
+	/* A TCP checksum left to the device: trusted at the TCP checksum field only. */
+	memcpy(tcp, cap_data4, sizeof(tcp));
+	tcp[36] ^= 0x5a;
+	expect_vnet(tcp, sizeof(tcp), 0, 0, 0, PACKET_DROP_L4_CSUM, "no flags: verified");
+	expect_vnet(tcp, sizeof(tcp), NEEDS, 20, 16, PACKET_OK, "NEEDS_CSUM at the field");
+	expect_vnet(tcp, sizeof(tcp), VALID, 0, 0, PACKET_OK, "DATA_VALID");
+	expect_vnet(tcp, sizeof(tcp), NEEDS, 0, 16, PACKET_DROP_L4_CSUM, "start at the IP header");
+	expect_vnet(tcp, sizeof(tcp), NEEDS, 21, 16, PACKET_DROP_L4_CSUM, "start one off");
+	expect_vnet(tcp, sizeof(tcp), NEEDS, 20, 6, PACKET_DROP_L4_CSUM, "UDP's offset");
+	expect_vnet(tcp, sizeof(tcp), NEEDS | 0x80, 20 | 0x100, 16, PACKET_DROP_L4_CSUM,
+		    "high byte of start");
+
+	/* IPv6: the TCP header after the 40-byte fixed header. */
+	memcpy(tcp6, cap_syn6, sizeof(tcp6));
+	tcp6[40 + 16] ^= 0xff;
+	expect_vnet(tcp6, sizeof(tcp6), 0, 0, 0, PACKET_DROP_L4_CSUM, "IPv6, verified");
+	expect_vnet(tcp6, sizeof(tcp6), NEEDS, 40, 16, PACKET_OK, "IPv6, partial");
+	expect_vnet(tcp6, sizeof(tcp6), NEEDS, 20, 16, PACKET_DROP_L4_CSUM, "IPv6, IPv4's start");
+
+	/* UDP: offset 6. */
+	memcpy(udp, cap_udp4, sizeof(udp));
+	udp[26] ^= 0x11;
+	expect_vnet(udp, sizeof(udp), 0, 0, 0, PACKET_DROP_L4_CSUM, "UDP, verified");
+	expect_vnet(udp, sizeof(udp), NEEDS, 20, 6, PACKET_OK, "UDP, partial");
+	expect_vnet(udp, sizeof(udp), NEEDS, 20, 16, PACKET_DROP_L4_CSUM, "UDP, TCP's offset");
+
+	/* The IPv4 header checksum is always the sender's and always checked. */
+	memcpy(tcp, cap_data4, sizeof(tcp));
+	tcp[10] ^= 1;
+	expect_vnet(tcp, sizeof(tcp), VALID, 0, 0, PACKET_DROP_IP_CSUM, "IP header, DATA_VALID");
+	expect_vnet(tcp, sizeof(tcp), NEEDS, 20, 16, PACKET_DROP_IP_CSUM, "IP header, partial");
+}
+
+Test(packet_vnet, short_headers_and_packets)
+{
+	uint8_t b[PACKET_VNET_HLEN + sizeof(cap_ack4)];
+	struct packet p;
+	size_t len;
+
+	memset(b, 0, PACKET_VNET_HLEN);
+	memcpy(b + PACKET_VNET_HLEN, cap_ack4, sizeof(cap_ack4));
+	for (len = 0; len < sizeof(b); len++) {
+		uint8_t *copy = malloc(len ? len : 1);
+
+		cr_assert_not_null(copy);
+		memcpy(copy, b, len);
+		cr_assert_neq(packet_parse_vnet(&p, copy, len), PACKET_OK, "length %zu", len);
+		free(copy);
+	}
+	cr_assert_eq(packet_parse_vnet(&p, b, sizeof(b)), PACKET_OK);
+	cr_assert_eq(packet_parse_vnet(&p, b, PACKET_VNET_HLEN - 1), PACKET_DROP_SHORT);
+	cr_assert_eq(p.wscale, -1);
+}
+
+/*
+ * A segment built with csum_partial differs from the complete one only in
+ * its checksum field; completing it as the kernel would (summing from
+ * csum_start over the rest, the field included) gives the complete one's.
+ */
+static void partial_round_trip(int family, const char *src, const char *dst, uint8_t flags,
+			       size_t payload_len)
+{
+	static uint8_t full[65600], part[65600];
+	struct packet_tcp_out t = tcp_out4();
+	uint8_t hdr[PACKET_VNET_HLEN];
+	size_t start = family == AF_INET ? 20 : 40, i;
+	ssize_t n_full, n_part;
+	uint16_t field;
+
+	t.family = family;
+	if (family == AF_INET) {
+		addr4(&t.src, src);
+		addr4(&t.dst, dst);
+	} else {
+		addr6(&t.src, src);
+		addr6(&t.dst, dst);
+	}
+	t.flags = flags;
+	if (flags & PACKET_TCP_SYN) {
+		t.mss = 65000;
+		t.wscale = 7;
+	}
+	for (i = 0; i < payload_len; i++)
+		full[packet_tcp_header_len(&t) + i] = part[packet_tcp_header_len(&t) + i] =
+			(uint8_t)(i * 7 + 3);
+	n_full = packet_build_tcp(full, sizeof(full), &t, payload_len);
+	t.csum_partial = true;
+	n_part = packet_build_tcp(part, sizeof(part), &t, payload_len);
+	cr_assert_gt(n_full, 0);
+	cr_assert_eq(n_part, n_full);
+	cr_assert_eq(memcmp(full, part, start + 16), 0);
+	cr_assert_eq(memcmp(full + start + 18, part + start + 18, (size_t)n_full - start - 18), 0);
+	field = packet_csum_fold(packet_csum_partial(part + start, (size_t)n_part - start, 0));
+	cr_assert_eq(field, (uint16_t)(full[start + 16] << 8 | full[start + 17]),
+		     "family %d, %zu bytes: completed %04x", family, payload_len, field);
+
+	cr_assert_eq(packet_vnet_header(hdr, family, true), PACKET_VNET_HLEN);
+	cr_assert_eq(hdr[0], PACKET_VNET_F_NEEDS_CSUM);
+	cr_assert_eq(hdr[1], 0, "no GSO");
+	cr_assert_eq(hdr[6] | hdr[7] << 8, start);
+	cr_assert_eq(hdr[8] | hdr[9] << 8, 16);
+	packet_vnet_header(hdr, family, false);
+	for (i = 0; i < PACKET_VNET_HLEN; i++)
+		cr_assert_eq(hdr[i], 0, "a complete packet: all zero");
+}
+
+Test(packet_vnet, partial_checksum_completes_to_the_full_one)
+{
+	static const size_t lens[] = {0, 1, 2, 31, 1460, 65000};
+	size_t i;
+
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		partial_round_trip(AF_INET, "198.18.0.2", "10.0.2.15", PACKET_TCP_ACK, lens[i]);
+		partial_round_trip(AF_INET, "255.255.255.254", "10.0.2.15",
+				   PACKET_TCP_SYN | PACKET_TCP_ACK, lens[i]);
+		partial_round_trip(AF_INET6, "fd42::2", "fd00:2::15",
+				   PACKET_TCP_ACK | PACKET_TCP_FIN, lens[i]);
+		partial_round_trip(AF_INET6, "ffff:ffff::ffff", "fd00:2::15", PACKET_TCP_SYN,
+				   lens[i]);
+	}
+}
