@@ -923,10 +923,11 @@ static void tcp_connected(struct ctx *c, struct flow *f, uint32_t events)
 	socklen_t sl = sizeof(int);
 	int err = 0;
 
-	if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
-		err = errno;
-	if (err) {
-		tcp_connect_failed(c, f, err, NULL);
+	/* A failed connect always comes with EPOLLERR: only then is there an error to fetch. */
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (getsockopt(f->sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+			err = errno;
+		tcp_connect_failed(c, f, err ? err : ECONNRESET, NULL);
 		return;
 	}
 	tcp_upstream_ready(c, f);
