@@ -67,21 +67,7 @@ fwtopo_exec() {
 }
 
 # Namespaces left by a killed run (SIGKILL skips traps); refuse if their owner lives.
-fwtopo_clean_stale() {
-	local ns pid
-	for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^pms(fw|far)-[0-9]+$/ { print $1 }'); do
-		pid=${ns##*-}
-		if [ "$pid" != "$$" ] && grep -qx bash "/proc/$pid/comm" 2>/dev/null; then
-			topo_log "another firewall topology is active ($ns, process $pid); wait for it to finish"
-			return 1
-		fi
-		topo_log "removing stale namespace $ns"
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || :
-		ip netns del "$ns" 2>/dev/null || :
-		ip link del "pmfh$pid" 2>/dev/null || :
-	done
-	return 0
-}
+fwtopo_clean_stale() { topo_clean_stale_ns "firewall topology" '^pms(fw|far)-[0-9]+$' pmfh; }
 
 fwtopo_down() {
 	local ns

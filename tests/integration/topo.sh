@@ -56,24 +56,29 @@ topo_at_exit() { TOPO_AT_EXIT+=("$1"); }
 
 topo_exec() { ip netns exec "$TOPO_NS" "$@"; }
 
-# Namespaces left by a run that was killed (SIGKILL skips traps): their owner
-# process is gone. A live owner (a bash by that pid) means another run is
-# active: refuse, since both would claim the same addresses.
-topo_clean_stale() {
+# topo_clean_stale_ns WHAT NS_REGEX HOST_IF_PREFIX: namespaces named
+# NS_REGEX (ending in -PID) left by a run that was killed (SIGKILL skips
+# traps) are removed with the host end of their veth, HOST_IF_PREFIX followed
+# by PID: their owner process is gone. A live owner (a bash by that pid)
+# means another run is active: refuse, since both would claim the same
+# addresses.
+topo_clean_stale_ns() {
 	local ns pid
-	for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^pmsns-[0-9]+$/ { print $1 }'); do
-		pid=${ns#pmsns-}
+	for ns in $(ip netns list 2>/dev/null | awk -v re="$2" '$1 ~ re { print $1 }'); do
+		pid=${ns##*-}
 		if [ "$pid" != "$$" ] && grep -qx bash "/proc/$pid/comm" 2>/dev/null; then
-			topo_log "another test topology is active ($ns, process $pid); wait for it to finish"
+			topo_log "another $1 is active ($ns, process $pid); wait for it to finish"
 			return 1
 		fi
 		topo_log "removing stale namespace $ns"
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || :
 		ip netns del "$ns" 2>/dev/null || :
-		ip link del "pmsh$pid" 2>/dev/null || :
+		ip link del "$3$pid" 2>/dev/null || :
 	done
 	return 0
 }
+
+topo_clean_stale() { topo_clean_stale_ns "test topology" '^pmsns-[0-9]+$' pmsh; }
 
 topo_up() {
 	if [ "$(id -u)" -ne 0 ]; then
