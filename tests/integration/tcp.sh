@@ -316,4 +316,31 @@ for fam in 4 6; do
 	fi
 done
 
+# --- Busy polling ends with the traffic -------------------------------------
+# After events the handler polls for --busy-poll microseconds (default 50),
+# then sleeps: through seconds of silence after a connection it must use next
+# to no CPU time. A poll loop that never stopped would use all of it.
+if [ "$direct" = 1 ]; then
+	t_skip "idle handler: no CPU while nothing happens" "no handler without the sandbox"
+else
+	client 30 sh -c "$TMP/connprobe $TOPO_V4 $ECHO_PORT && sleep 3" >"$TMP/idle.out" 2>&1 &
+	idle_pid=$!
+	handler=
+	t_wait_for 10 sh -c "pgrep -n -f '^$TMP/${PMS##*/}' >/dev/null" &&
+		handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
+	sleep 1
+	ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+	t0=$(ticks "$handler")
+	sleep 1.5
+	t1=$(ticks "$handler")
+	wait "$idle_pid"
+	t_match "idle handler: the connection before the silence worked" '^ok ' "$(cat "$TMP/idle.out")"
+	if [ -n "$t0" ] && [ -n "$t1" ]; then
+		t_range "idle handler: CPU ticks in 1.5 s of silence, at most 15 of $(($(getconf CLK_TCK) * 3 / 2))" \
+			0 15 "$((t1 - t0))"
+	else
+		t_fail "idle handler: CPU ticks in 1.5 s of silence" "no handler process found (pid '$handler')"
+	fi
+fi
+
 t_summary
