@@ -133,23 +133,40 @@ static uint16_t tcp_mss_limit(const struct ctx *c, int family)
 }
 
 /*
+ * The socket's send buffer (sk_sndbuf), or -1. It counts skb overhead too,
+ * so what we promise the sandbox is at most what tcp_sndbuf_usable() leaves.
+ */
+static int tcp_sock_sndbuf(const struct flow *f)
+{
+	socklen_t sl = sizeof(int);
+	int sndbuf = 0;
+
+	if (f->sock < 0 || getsockopt(f->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) || sndbuf < 0)
+		return -1;
+	return sndbuf;
+}
+
+static uint32_t tcp_sndbuf_usable(int sndbuf)
+{
+	return (uint32_t)(sndbuf - sndbuf / 16);
+}
+
+/*
  * Free space in the socket's send buffer: what we can promise the sandbox.
- * sk_sndbuf counts skb overhead too, so 1/16 of it is kept aside. *low is
- * set when less than a quarter of the buffer is free: the kernel then
- * reports the socket as not writable too (it does below a third), so
+ * *low is set when less than a quarter of the buffer is free: the kernel
+ * then reports the socket as not writable too (it does below a third), so
  * asking epoll for EPOLLOUT waits for space instead of firing at once.
  */
 static uint32_t tcp_sock_space(const struct flow *f, bool *low)
 {
-	int sndbuf = 0, outq = 0;
-	socklen_t sl = sizeof(sndbuf);
-	uint32_t space;
+	int sndbuf = tcp_sock_sndbuf(f), outq = 0;
+	uint32_t usable, space;
 
 	*low = true;
-	if (f->sock < 0 || getsockopt(f->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) ||
-	    ioctl(f->sock, SIOCOUTQ, &outq))
+	if (sndbuf < 0 || ioctl(f->sock, SIOCOUTQ, &outq) || outq < 0)
 		return 0;
-	space = sndbuf - sndbuf / 16 > outq ? (uint32_t)(sndbuf - sndbuf / 16 - outq) : 0;
+	usable = tcp_sndbuf_usable(sndbuf);
+	space = usable > (uint32_t)outq ? usable - (uint32_t)outq : 0;
 	*low = space < (uint32_t)sndbuf / 4;
 	return space;
 }
@@ -249,16 +266,13 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 		 * unacknowledged yet (a SOCKS server's reply acknowledges the
 		 * request), so the whole buffer is free.
 		 */
-		int sndbuf = 0;
-		socklen_t sl = sizeof(sndbuf);
+		int sndbuf = tcp_sock_sndbuf(f);
+		uint32_t space = sndbuf < 0 ? 0 : tcp_sndbuf_usable(sndbuf);
 
-		if (getsockopt(f->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) || sndbuf < 0)
-			sndbuf = 0;
-		sndbuf -= sndbuf / 16;
-		o->window = sndbuf > 65535 ? 65535 : (uint16_t)sndbuf;
+		o->window = space > 65535 ? 65535 : (uint16_t)space;
 		window = o->window;
 		/* What the first ACK after the handshake advertises, with no new look. */
-		f->window_fresh = tcp_window_limit(c, f, (uint32_t)sndbuf);
+		f->window_fresh = tcp_window_limit(c, f, space);
 		low = false;
 	} else {
 		o->window = tcp_window_field(c, f, &window, &low);
@@ -1060,10 +1074,16 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 		f->flags &= (uint8_t)~FLOW_F_WANT_OUT;
 		f->window_fresh = 0;
 		tcp_window_field(c, f, &window, &low);
-		if (window > f->window_sent)
-			tcp_send_ctl(c, f, PACKET_TCP_ACK); /* re-arms EPOLLOUT if still low */
-		else if (low)
+		if (window > f->window_sent) {
+			/* What the update advertises: the window just computed, with no second
+			 * look. */
+			f->window_sent = window;
+			tcp_send_ctl(c, f, PACKET_TCP_ACK);
+			if (low && !(f->flags & FLOW_F_SANDBOX_FIN))
+				tcp_want_out(c, f); /* as tcp_emit() would after a fresh look */
+		} else if (low) {
 			tcp_want_out(c, f);
+		}
 	}
 	tcp_host_to_sandbox(c, f);
 }
