@@ -42,6 +42,15 @@
 #define LOOP_DRAIN_POLL_MS 100
 #define LOOP_DRAIN_IDLE_MS 3000 /* after the command exits: stop once idle this long */
 
+/* CLOCK_MONOTONIC in microseconds */
+static uint64_t loop_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /**
  * ctx_now_ms() - Monotonic time
  *
@@ -49,18 +58,7 @@
  */
 uint64_t ctx_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t loop_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return loop_now_us() / 1000;
 }
 
 /**
