@@ -13,13 +13,7 @@
 
 #include "pmsocks-ns/packet.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(expr)              \
-	do {                     \
-		if (!(expr))     \
-			abort(); \
-	} while (0)
+#include "fuzz.h"
 
 static void fuzz_icmp(const struct packet *orig)
 {
@@ -95,25 +89,26 @@ static void fuzz_tcp(const uint8_t *data, size_t size)
 	}
 }
 
+/* @p parsed from the @len bytes of IP packet at @l3: it points inside them only. */
+static void fuzz_parsed(const struct packet *p, const uint8_t *l3, size_t len)
+{
+	CHECK(p->l3 == l3 && p->l3_len <= len);
+	CHECK(p->l4 >= p->l3 && p->l4 + p->l4_len == p->l3 + p->l3_len);
+	if (p->payload)
+		CHECK(p->payload >= p->l4 && p->payload + p->payload_len <= p->l4 + p->l4_len);
+	fuzz_icmp(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct packet p;
 
-	if (packet_parse(&p, data, size) == PACKET_OK) {
-		CHECK(p.l3 == data && p.l3_len <= size);
-		CHECK(p.l4 >= p.l3 && p.l4 + p.l4_len == p.l3 + p.l3_len);
-		if (p.payload)
-			CHECK(p.payload >= p.l4 && p.payload + p.payload_len <= p.l4 + p.l4_len);
-		fuzz_icmp(&p);
-	}
+	if (packet_parse(&p, data, size) == PACKET_OK)
+		fuzz_parsed(&p, data, size);
 	/* The same bytes as a tun frame with a virtio-net header in front. */
 	if (packet_parse_vnet(&p, data, size) == PACKET_OK) {
-		CHECK(size >= PACKET_VNET_HLEN && p.l3 == data + PACKET_VNET_HLEN);
-		CHECK(p.l3_len <= size - PACKET_VNET_HLEN);
-		CHECK(p.l4 >= p.l3 && p.l4 + p.l4_len == p.l3 + p.l3_len);
-		if (p.payload)
-			CHECK(p.payload >= p.l4 && p.payload + p.payload_len <= p.l4 + p.l4_len);
-		fuzz_icmp(&p);
+		CHECK(size >= PACKET_VNET_HLEN);
+		fuzz_parsed(&p, data + PACKET_VNET_HLEN, size - PACKET_VNET_HLEN);
 	}
 	fuzz_tcp(data, size);
 	return 0;

@@ -18,13 +18,7 @@
 
 #include "pmsocks-ns/rules.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(expr)              \
-	do {                     \
-		if (!(expr))     \
-			abort(); \
-	} while (0)
+#include "fuzz.h"
 
 static int fuzz_resolve(const char *name, int *family, union packet_addr *addrs, size_t max)
 {

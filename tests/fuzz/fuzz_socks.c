@@ -19,13 +19,7 @@
 
 #include "pmsocks-ns/socks.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(expr)              \
-	do {                     \
-		if (!(expr))     \
-			abort(); \
-	} while (0)
+#include "fuzz.h"
 
 /* Beyond this, the parsers' answers cannot change any more (longest message 262). */
 #define FUZZ_PREFIX_MAX (SOCKS_MSG_MAX + 8)

@@ -27,7 +27,7 @@
 #include "pmsocks-ns/tcp.h"
 #include "pmsocks-ns/tun.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 #define SB_PORT 40000
 
