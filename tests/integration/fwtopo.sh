@@ -82,16 +82,7 @@ fwtopo_down() {
 }
 
 fwtopo_up() {
-	if [ "$(id -u)" -ne 0 ]; then
-		topo_log "needs root (it creates network namespaces and veth pairs)"
-		return 1
-	fi
-	trap 'topo_down' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	trap 'exit 129' HUP
-	ip route replace unreachable 198.18.0.0/15 || return 1
-	ip -6 route replace unreachable fd42::/16 || return 1
+	topo_prepare "network namespaces and veth pairs" || return 1
 	fwtopo_clean_stale || return 1
 	FWTOPO_IS_UP=1
 	topo_at_exit fwtopo_down

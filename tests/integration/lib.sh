@@ -16,6 +16,15 @@ t_eq() {
 	if [ "$2" = "$3" ]; then t_pass "$1"; else t_fail "$1" "expected: $2" "actual:   $3"; fi
 }
 
+# t_range NAME MIN MAX VALUE: MIN <= VALUE <= MAX (integers)
+t_range() {
+	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
+		t_pass "$1 ($4)"
+	else
+		t_fail "$1" "expected $2..$3" "actual:   ${4:-nothing}"
+	fi
+}
+
 # t_match NAME REGEX TEXT
 t_match() {
 	if printf '%s' "$3" | grep -Eq -- "$2"; then t_pass "$1"; else t_fail "$1" "no match for: $2" "in: $3"; fi
@@ -57,4 +66,25 @@ t_bg_start() {
 	local out=$1; shift
 	env --default-signal=INT,QUIT "$@" >"$out" 2>&1 &
 	T_BG_PID=$!
+}
+
+# For scripts that set BUDGET_END (a $SECONDS value: when to stop starting
+# work) and AS (the prefix that runs a command as the client, e.g. runuser -u
+# USER --, or nothing for root):
+
+# budget LIMIT_S: LIMIT_S, or what is left of the time budget if less (0: none).
+budget() {
+	local left=$((BUDGET_END - SECONDS))
+	[ "$left" -gt 0 ] || { echo "${0##*/}: time budget exhausted, not run" >&2; left=0; }
+	echo $(($1 < left ? $1 : left))
+}
+
+# host LIMIT_S COMMAND...: COMMAND as the client, never sandboxed (what a
+# program sees without pmsocks-ns, to compare with), killed after LIMIT_S.
+host() {
+	local limit
+	limit=$(budget "$1")
+	[ "$limit" -gt 0 ] || return 124
+	shift
+	"${AS[@]}" timeout -k 5 "$limit" "$@"
 }

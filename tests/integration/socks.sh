@@ -97,13 +97,6 @@ printf '%s:%s\n' "$SOCKS_USER" "$SOCKS_PASS" | chpasswd ||
 	{ echo "FAIL: cannot set the password of $SOCKS_USER"; exit 1; }
 topo_at_exit "usermod -L '$SOCKS_USER' >/dev/null 2>&1"
 
-# budget LIMIT_S: LIMIT_S, or what is left of the time budget if less (0: none).
-budget() {
-	local left=$((BUDGET_END - SECONDS))
-	[ "$left" -gt 0 ] || { echo "socks.sh: time budget exhausted, not run" >&2; left=0; }
-	echo $(($1 < left ? $1 : left))
-}
-
 # client LIMIT_S [VAR=VALUE...] COMMAND...: COMMAND as the client (root or the
 # test user) in pmsocks-ns with PMS_OPTS, killed after LIMIT_S seconds;
 # pmsocks-ns's log (stderr) goes to $TMP/log.
@@ -124,15 +117,6 @@ client() {
 	return "$rc"
 }
 
-# host LIMIT_S COMMAND...: the same client without pmsocks-ns.
-host() {
-	local limit
-	limit=$(budget "$1")
-	[ "$limit" -gt 0 ] || return 124
-	shift
-	"${AS[@]}" timeout -k 5 "$limit" "$@"
-}
-
 # rules NAME LINE...: write a rule file the client can read; prints its path.
 rules() {
 	local f=$TMP/$1
@@ -140,15 +124,6 @@ rules() {
 	printf '%s\n' "$@" >"$f"
 	chmod 0644 "$f"
 	echo "$f"
-}
-
-# t_range NAME MIN MAX VALUE: MIN <= VALUE <= MAX (integers)
-t_range() {
-	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
-		t_pass "$1 ($4)"
-	else
-		t_fail "$1" "expected $2..$3" "actual:   ${4:-nothing}"
-	fi
 }
 
 log() { cat "$TMP/log" 2>/dev/null; }

@@ -87,13 +87,6 @@ echo "# tcp tests: client as $client_desc, $([ "$direct" = 1 ] &&
 	echo 'DIRECT on the host (no sandbox: checks the harness)' || echo 'in pmsocks-ns')," \
 	"namespace $TOPO_NS, bulk $BULK"
 
-# budget LIMIT_S: LIMIT_S, or what is left of the time budget if less (0: none).
-budget() {
-	local left=$((BUDGET_END - SECONDS))
-	[ "$left" -gt 0 ] || { echo "tcp.sh: time budget exhausted, not run" >&2; left=0; }
-	echo $(($1 < left ? $1 : left))
-}
-
 # client LIMIT_S [VAR=VALUE...] COMMAND...: COMMAND as the client (root or the test
 # user; in pmsocks-ns with PMS_OPTS unless --direct), killed after LIMIT_S seconds.
 client() {
@@ -107,25 +100,6 @@ client() {
 	done
 	[ "$direct" = 1 ] || sandbox=("$TMP/${PMS##*/}" "${PMS_BASE_OPTS[@]}" "${PMS_OPTS[@]}")
 	"${AS[@]}" env "${envs[@]}" timeout -k 5 "$limit" "${sandbox[@]}" "$@"
-}
-
-# host LIMIT_S COMMAND...: the same client, never sandboxed (what a program sees
-# without pmsocks-ns, to compare with).
-host() {
-	local limit
-	limit=$(budget "$1")
-	[ "$limit" -gt 0 ] || return 124
-	shift
-	"${AS[@]}" timeout -k 5 "$limit" "$@"
-}
-
-# t_range NAME MIN MAX VALUE: MIN <= VALUE <= MAX (integers)
-t_range() {
-	if [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge "$2" ] && [ "$4" -le "$3" ]; then
-		t_pass "$1 ($4)"
-	else
-		t_fail "$1" "expected $2..$3" "actual:   ${4:-nothing}"
-	fi
 }
 
 # server_line LOG N: wait (10 s at most) for line N+1 of a server's log, print it.

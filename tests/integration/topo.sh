@@ -80,9 +80,11 @@ topo_clean_stale_ns() {
 
 topo_clean_stale() { topo_clean_stale_ns "test topology" '^pmsns-[0-9]+$' pmsh; }
 
-topo_up() {
+# topo_prepare WHAT: what every topology needs first: root (to create WHAT),
+# teardown trapped on EXIT, INT, TERM and HUP, and the safety routes.
+topo_prepare() {
 	if [ "$(id -u)" -ne 0 ]; then
-		topo_log "needs root (it creates a network namespace and a veth pair)"
+		topo_log "needs root (it creates $1)"
 		return 1
 	fi
 	trap 'topo_down' EXIT
@@ -91,6 +93,10 @@ topo_up() {
 	trap 'exit 129' HUP
 	ip route replace unreachable 198.18.0.0/15 || return 1
 	ip -6 route replace unreachable fd42::/16 || return 1
+}
+
+topo_up() {
+	topo_prepare "a network namespace and a veth pair" || return 1
 	topo_clean_stale || return 1
 	TOPO_IS_UP=1
 	ip netns add "$TOPO_NS" || return 1
