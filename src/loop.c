@@ -20,6 +20,8 @@
  * microseconds on virtual machines). So after a batch with events the loop
  * keeps polling for --busy-poll microseconds before it sleeps, yielding the
  * CPU to anything else runnable between polls. An idle handler never spins.
+ * The same span bounds how long an ACK waits for a reply to ride on
+ * (tcp_queue_ack_later()): at most busy_poll_us, and never while asleep.
  */
 #include <errno.h>
 #include <string.h>
@@ -59,6 +61,13 @@ static uint64_t loop_now_us(void)
 uint64_t ctx_now_ms(void)
 {
 	return loop_now_us() / 1000;
+}
+
+/* Read the clock for a batch of events */
+static void loop_clock(struct ctx *c)
+{
+	c->now_us = loop_now_us();
+	c->now_ms = c->now_us / 1000;
 }
 
 /**
@@ -150,7 +159,7 @@ int loop_init(struct ctx *c, int tun_fd, pid_t child)
 		if (ret)
 			return ret;
 	}
-	c->now_ms = ctx_now_ms();
+	loop_clock(c);
 	return 0;
 }
 
@@ -202,10 +211,12 @@ int loop_poll(struct ctx *c, int timeout_ms)
 	struct epoll_event events[LOOP_MAX_EVENTS];
 	int i, n;
 
+	if (timeout_ms)
+		tcp_flush_acks_later(c); /* nothing to ride on while asleep */
 	n = epoll_wait(c->epoll_fd, events, LOOP_MAX_EVENTS, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	c->now_ms = ctx_now_ms();
+	loop_clock(c);
 	for (i = 0; i < n; i++) {
 		union epoll_ref ref = {.u64 = events[i].data.u64};
 
@@ -244,6 +255,8 @@ static int loop_busy_poll(struct ctx *c)
 	for (;;) {
 		ret = loop_poll(c, 0);
 		now = loop_now_us();
+		if (c->n_ack_later && now - c->ack_later_since_us >= c->busy_poll_us)
+			tcp_flush_acks_later(c);
 		if (ret < 0 || c->child_done)
 			return ret;
 		if (ret > 0)

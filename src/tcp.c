@@ -259,6 +259,7 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 	uint32_t window = 0;
 	bool low;
 	ssize_t len;
+	int ret;
 
 	if (o->flags & PACKET_TCP_SYN) {
 		/*
@@ -284,7 +285,12 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 	f->window_sent = window;
 	if (low && f->state == FLOW_TCP_ESTABLISHED && !(f->flags & FLOW_F_SANDBOX_FIN))
 		tcp_want_out(c, f);
-	return tun_write_tcp(c, frame, (size_t)len, o->csum_partial);
+	ret = tun_write_tcp(c, frame, (size_t)len, o->csum_partial);
+	if (ret)
+		return ret;
+	/* It acknowledges rcv_nxt: no ACK is owed any more. */
+	f->flags &= (uint16_t)~(FLOW_F_ACK_NOW | FLOW_F_ACK_LATER);
+	return 0;
 }
 
 static int tcp_send_ctl(struct ctx *c, struct flow *f, uint8_t flags)
@@ -397,6 +403,7 @@ static void tcp_queue_ack(struct ctx *c, struct flow *f)
 {
 	if (f->flags & FLOW_F_ACK_NOW)
 		return;
+	f->flags &= (uint16_t)~FLOW_F_ACK_LATER;
 	if (c->n_ack_pending == ARRAY_SIZE(c->ack_pending)) {
 		tcp_send_ctl(c, f, PACKET_TCP_ACK);
 		return;
@@ -405,24 +412,69 @@ static void tcp_queue_ack(struct ctx *c, struct flow *f)
 	c->ack_pending[c->n_ack_pending++] = flow_index(&c->flows, f);
 }
 
+/*
+ * An ACK for a segment the host socket took whole. A request is mostly
+ * followed by a reply, and a FIN by the peer's FIN, within microseconds:
+ * while the loop busy polls, the ACK waits up to busy_poll_us for them and
+ * rides on what they send (tcp_emit()), instead of costing the sandbox a
+ * packet of its own. It goes at once when a second segment comes first (one
+ * ACK per two segments at least, as RFC 9293 3.8.6.3 asks), and when less
+ * than half of the window is left, so a sender is never kept waiting for
+ * window. tcp_flush_acks_later() sends what is still owed.
+ */
+static void tcp_queue_ack_later(struct ctx *c, struct flow *f)
+{
+	if (!c->busy_poll_us || c->child_done || (f->flags & FLOW_F_ACK_LATER) ||
+	    f->window_sent < f->window_fresh / 2 ||
+	    c->n_ack_later == ARRAY_SIZE(c->ack_later)) {
+		tcp_queue_ack(c, f);
+		return;
+	}
+	if (f->flags & FLOW_F_ACK_NOW)
+		return;
+	if (!c->n_ack_later)
+		c->ack_later_since_us = c->now_us;
+	f->flags |= FLOW_F_ACK_LATER;
+	c->ack_later[c->n_ack_later++] = flow_index(&c->flows, f);
+}
+
+/* Send an ACK to each flow of @list still owing one (@flag), and empty it. */
+static void tcp_flush_ack_list(struct ctx *c, const uint32_t *list, unsigned int *n,
+			       uint16_t flag)
+{
+	unsigned int i;
+
+	for (i = 0; i < *n; i++) {
+		struct flow *f = flow_at(&c->flows, list[i]);
+
+		if (!f || !(f->flags & flag))
+			continue;
+		f->flags &= (uint16_t)~flag;
+		if (f->state == FLOW_TCP_ESTABLISHED)
+			tcp_send_ctl(c, f, PACKET_TCP_ACK);
+	}
+	*n = 0;
+}
+
 /**
  * tcp_flush_acks() - Send the ACKs owed after a batch of tun packets
  * @c: handler context
  */
 void tcp_flush_acks(struct ctx *c)
 {
-	unsigned int i;
+	tcp_flush_ack_list(c, c->ack_pending, &c->n_ack_pending, FLOW_F_ACK_NOW);
+}
 
-	for (i = 0; i < c->n_ack_pending; i++) {
-		struct flow *f = flow_at(&c->flows, c->ack_pending[i]);
-
-		if (!f || !(f->flags & FLOW_F_ACK_NOW))
-			continue;
-		f->flags &= (uint8_t)~FLOW_F_ACK_NOW;
-		if (f->state == FLOW_TCP_ESTABLISHED)
-			tcp_send_ctl(c, f, PACKET_TCP_ACK);
-	}
-	c->n_ack_pending = 0;
+/**
+ * tcp_flush_acks_later() - Send the ACKs that waited for a reply to ride on
+ * @c: handler context
+ *
+ * The loop calls this before it sleeps, and once the oldest of them has
+ * waited busy_poll_us (c->ack_later_since_us).
+ */
+void tcp_flush_acks_later(struct ctx *c)
+{
+	tcp_flush_ack_list(c, c->ack_later, &c->n_ack_later, FLOW_F_ACK_LATER);
 }
 
 /* Peek the next @len bytes not yet in flight into @buf. */
@@ -466,7 +518,7 @@ static void tcp_rewind(const struct ctx *c, struct flow *f)
 	int zero = 0;
 
 	f->seq_nxt = f->seq_una;
-	f->flags &= (uint8_t)~FLOW_F_FIN_SENT;
+	f->flags &= (uint16_t)~FLOW_F_FIN_SENT;
 	f->flags |= FLOW_F_HOST_DATA;
 	f->rtt_start = 0; /* Karn: no RTT sample across a retransmission */
 	if (c->peek_offset)
@@ -500,7 +552,7 @@ static void tcp_host_to_sandbox(struct ctx *c, struct flow *f)
 		n = tcp_peek(c, f, tcp_frame + hdr, want);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-				f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
+				f->flags &= (uint16_t)~FLOW_F_HOST_DATA;
 				break;
 			}
 			log_debug("flow %u: host socket: %s", flow_index(&c->flows, f),
@@ -511,7 +563,7 @@ static void tcp_host_to_sandbox(struct ctx *c, struct flow *f)
 		if (n == 0) {
 			/* End of stream: everything before it has been sent. */
 			f->flags |= FLOW_F_HOST_EOF | FLOW_F_FIN_SENT;
-			f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
+			f->flags &= (uint16_t)~FLOW_F_HOST_DATA;
 			o.flags |= PACKET_TCP_FIN;
 			tcp_emit(c, f, &o, tcp_frame, 0);
 			f->seq_nxt++;
@@ -527,7 +579,7 @@ static void tcp_host_to_sandbox(struct ctx *c, struct flow *f)
 			 * Unless the peer closed, as that edge is already spent.
 			 */
 			if ((size_t)n < want && !(f->flags & FLOW_F_HOST_HUP))
-				f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
+				f->flags &= (uint16_t)~FLOW_F_HOST_DATA;
 		}
 		if (!f->deadline_ms)
 			tcp_timer_set(c, f, f->rto_ms);
@@ -666,7 +718,10 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		f->rcv_nxt++;
 		f->flags |= FLOW_F_SANDBOX_FIN;
 	}
-	tcp_queue_ack(c, f);
+	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin)
+		tcp_queue_ack_later(c, f); /* all of it taken */
+	else
+		tcp_queue_ack(c, f);
 	if (fin)
 		tcp_maybe_done(c, f);
 }
@@ -947,7 +1002,7 @@ static void tcp_connected(struct ctx *c, struct flow *f, uint32_t events)
 	tcp_upstream_ready(c, f);
 	/* No edge consumed behind our back here: these events tell if data waits. */
 	if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
-		f->flags &= (uint8_t)~FLOW_F_HOST_DATA;
+		f->flags &= (uint16_t)~FLOW_F_HOST_DATA;
 }
 
 /**
@@ -1071,7 +1126,7 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 		bool low;
 
 		/* Space freed (or the event predates the last write): update the window. */
-		f->flags &= (uint8_t)~FLOW_F_WANT_OUT;
+		f->flags &= (uint16_t)~FLOW_F_WANT_OUT;
 		f->window_fresh = 0;
 		tcp_window_field(c, f, &window, &low);
 		if (window > f->window_sent) {

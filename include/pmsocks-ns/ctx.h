@@ -59,7 +59,7 @@ struct ctx {
 	void (*reload)(struct ctx *c); /* SIGHUP: read the rules again */
 
 	struct flow_table flows;
-	uint64_t now_ms;	 /* CLOCK_MONOTONIC, refreshed per event batch */
+	uint64_t now_us, now_ms; /* CLOCK_MONOTONIC, refreshed per event batch */
 	uint64_t timer_armed_ms; /* when timer_fd fires next, 0 if disarmed */
 	uint64_t isn_state;	 /* initial sequence numbers: seeded once, then stepped */
 	struct ctx_stats stats;
@@ -67,6 +67,10 @@ struct ctx {
 	/* Flows owing the sandbox an ACK, sent once per batch of tun packets. */
 	uint32_t ack_pending[64];
 	unsigned int n_ack_pending;
+	/* Flows owing one that may ride on a reply (tcp_queue_ack_later()), since when */
+	uint32_t ack_later[64];
+	unsigned int n_ack_later;
+	uint64_t ack_later_since_us;
 
 	/* Test hooks, NULL in the program. */
 	bool (*tun_hook)(void *opaque, const uint8_t *frame, size_t len); /* false: drop */

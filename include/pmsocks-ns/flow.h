@@ -35,10 +35,9 @@ struct flow_key {
  */
 struct flow {
 	uint8_t state; /* enum flow_state */
-	uint8_t flags; /* FLOW_F_* */
 	uint8_t sandbox_wscale;
-	uint8_t our_wscale;
-	int32_t sock; /* host socket, -1 if none */
+	uint16_t flags; /* FLOW_F_* */
+	int32_t sock;	/* host socket, -1 if none */
 	struct flow_key key;
 	uint32_t hash_next;		 /* bucket chain */
 	uint32_t timer_prev, timer_next; /* list of flows with a deadline */
@@ -68,15 +67,15 @@ struct flow {
 	uint8_t socks_server;	   /* index in the server list being tried */
 	uint8_t socks_version;	   /* 4 or 5 */
 	uint8_t socks_any_version; /* plain "sockd": SOCKS5, falling back to 4 */
+	uint8_t our_wscale;	   /* here, where the struct had padding */
 
 	uint64_t bytes_to_host, bytes_to_sandbox;
 };
 
 struct rule;
 
-#define FLOW_F_SANDBOX_FIN                                                                     \
-	0x01		      /* FIN from the sandbox taken: host socket shut down for writing \
-			       */
+/* FIN from the sandbox taken: host socket shut down for writing */
+#define FLOW_F_SANDBOX_FIN 0x01
 #define FLOW_F_HOST_EOF	 0x02 /* the host socket has no more data */
 #define FLOW_F_FIN_SENT	 0x04 /* our FIN is in seq_nxt */
 #define FLOW_F_FIN_ACKED 0x08 /* the sandbox acknowledged our FIN */
@@ -84,6 +83,7 @@ struct rule;
 #define FLOW_F_ACK_NOW	 0x20 /* an ACK to the sandbox is due */
 #define FLOW_F_HOST_DATA 0x40 /* the host socket may have data (or EOF) not yet sent */
 #define FLOW_F_HOST_HUP	 0x80 /* the host peer closed: EOF follows the data */
+#define FLOW_F_ACK_LATER 0x100 /* an ACK is due, but may ride on a reply (tcp_queue_ack) */
 
 struct flow_table {
 	struct flow *flows;

@@ -22,6 +22,7 @@ void tcp_tun_input(struct ctx *c, const struct packet *p);
 void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events);
 void tcp_timer(struct ctx *c);
 void tcp_flush_acks(struct ctx *c);
+void tcp_flush_acks_later(struct ctx *c);
 void tcp_close_all(struct ctx *c);
 void tcp_close_timed_out(struct ctx *c);
 int tcp_rules_replace(struct ctx *c, struct rules *fresh);

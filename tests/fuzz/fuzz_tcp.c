@@ -68,6 +68,7 @@ static void fuzz_init(void)
 
 	c.mtu = 65520;
 	c.connect_timeout_ms = 1000;
+	c.busy_poll_us = 50; /* so ACKs may wait for a reply (tcp_queue_ack_later()) */
 	inet_pton(AF_INET, "10.0.2.2", &c.gateway4.v4);
 	inet_pton(AF_INET6, "fd00:2::2", &c.gateway6.v6);
 	if (flow_table_init(&c.flows, 16) || loop_init(&c, -1, 0) || tcp_init(&c))
@@ -182,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3:
 			c.now_ms += len ? (uint64_t)d[0] * 100 : 200;
+			tcp_flush_acks_later(&c);
 			tcp_timer(&c);
 			break;
 		case 4:

@@ -363,6 +363,98 @@ Test(tcp, data_both_ways)
 	cr_assert_eq(c.stats.retransmits, 0);
 }
 
+/* Run the loop as busy polling does (never asleep) until a frame comes: it fails the test if none. */
+static struct packet *next_out_polling(int wait_ms)
+{
+	uint64_t end = ctx_now_ms() + (uint64_t)wait_ms;
+
+	while (n_captured == n_seen && ctx_now_ms() < end)
+		loop_poll(&c, 0);
+	cr_assert_gt(n_captured, n_seen, "expected a segment from the handler (seen %u)", n_seen);
+	return &captured[n_seen++].p;
+}
+
+Test(tcp, ack_rides_on_the_reply_while_busy_polling)
+{
+	struct packet *p;
+
+	connect_flow(100, 7);
+	c.busy_poll_us = 60 * 1000 * 1000;
+	sandbox_data("request", 7);
+	server_expect("request", 7);
+	cr_assert_eq(n_captured, n_seen, "no ACK of its own while a reply may come");
+	cr_assert_eq(send(server, "reply", 5, 0), 5);
+	p = next_out_polling(2000);
+	cr_assert_eq(p->payload_len, 5);
+	cr_assert_eq(p->ack, sb.seq, "the reply acknowledges the request");
+	tcp_flush_acks_later(&c);
+	cr_assert_eq(n_captured, n_seen, "and no ACK is owed any more");
+
+	/* The FIN's ACK waits for the peer's FIN the same way. */
+	sb.ack += 5;
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_FIN, sb.seq, NULL, 0, -1, 0);
+	sb.seq++;
+	cr_assert_eq(n_captured, n_seen);
+	shutdown(server, SHUT_WR);
+	p = next_out_polling(2000);
+	cr_assert_eq(p->flags, PACKET_TCP_FIN | PACKET_TCP_ACK);
+	cr_assert_eq(p->ack, sb.seq);
+}
+
+Test(tcp, ack_waits_no_longer_than_the_busy_poll)
+{
+	struct packet *p;
+
+	connect_flow(100, 7);
+	c.busy_poll_us = 60 * 1000 * 1000;
+	sandbox_data("request", 7);
+	server_expect("request", 7);
+	cr_assert_eq(n_captured, n_seen);
+	/* Asleep, nothing could ride on it: it goes before the wait. */
+	loop_poll(&c, 1);
+	p = next_out(0);
+	cr_assert_eq(p->payload_len, 0);
+	cr_assert_eq(p->ack, sb.seq);
+	no_more_out(20);
+}
+
+Test(tcp, second_segment_is_acked_with_the_batch)
+{
+	connect_flow(100, 7);
+	c.busy_poll_us = 60 * 1000 * 1000;
+	sandbox_data("one", 3);
+	cr_assert_eq(n_captured, n_seen);
+	sandbox_data("two", 3);
+	cr_assert_eq(n_captured, n_seen + 1, "two segments: ACKed after the batch");
+	cr_assert_eq(next_out(0)->ack, sb.seq);
+	server_expect("onetwo", 6);
+	tcp_flush_acks_later(&c);
+	cr_assert_eq(n_captured, n_seen, "one ACK for both");
+}
+
+Test(tcp, window_update_is_not_held_back)
+{
+	uint8_t big[40000];
+
+	/* No scaling: a window of 64 KiB at most, so 40000 bytes leave less than half. */
+	connect_flow(100, -1);
+	c.busy_poll_us = 60 * 1000 * 1000;
+	fill(big, sizeof(big), 4);
+	sandbox_data(big, sizeof(big));
+	cr_assert_eq(n_captured, n_seen + 1, "ACKed after the batch");
+	cr_assert_eq(next_out(0)->ack, sb.seq);
+	server_expect(big, sizeof(big));
+}
+
+Test(tcp, without_busy_polling_acks_go_with_the_batch)
+{
+	connect_flow(100, 7);
+	sandbox_data("request", 7);
+	cr_assert_eq(n_captured, n_seen + 1);
+	cr_assert_eq(next_out(0)->ack, sb.seq);
+	server_expect("request", 7);
+}
+
 Test(tcp, out_of_order_and_duplicate_segments)
 {
 	uint8_t data[300];
