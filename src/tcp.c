@@ -21,7 +21,8 @@
  *   duplicate ACK; the sandbox retransmits. When the send buffer runs low we
  *   ask epoll for EPOLLOUT and send a window update once space frees.
  *
- * - host -> sandbox: data is read with MSG_PEEK from the socket (SO_PEEK_OFF
+ * - host -> sandbox: data is read with MSG_PEEK from the socket (SO_PEEK_OFF,
+ *   turned on for a socket the first time data is in flight when it peeks,
  *   keeps the peek position past what is in flight) and sent in segments up
  *   to the MSS, bounded by the sandbox's window. It is dropped from the
  *   socket (recv with MSG_TRUNC, no copy) only when the sandbox ACKs it, so a
@@ -289,7 +290,7 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 	if (ret)
 		return ret;
 	/* It acknowledges rcv_nxt: no ACK is owed any more. */
-	f->flags &= (uint16_t)~(FLOW_F_ACK_NOW | FLOW_F_ACK_LATER);
+	f->flags &= (uint16_t) ~(FLOW_F_ACK_NOW | FLOW_F_ACK_LATER);
 	return 0;
 }
 
@@ -425,8 +426,7 @@ static void tcp_queue_ack(struct ctx *c, struct flow *f)
 static void tcp_queue_ack_later(struct ctx *c, struct flow *f)
 {
 	if (!c->busy_poll_us || c->child_done || (f->flags & FLOW_F_ACK_LATER) ||
-	    f->window_sent < f->window_fresh / 2 ||
-	    c->n_ack_later == ARRAY_SIZE(c->ack_later)) {
+	    f->window_sent < f->window_fresh / 2 || c->n_ack_later == ARRAY_SIZE(c->ack_later)) {
 		tcp_queue_ack(c, f);
 		return;
 	}
@@ -439,8 +439,7 @@ static void tcp_queue_ack_later(struct ctx *c, struct flow *f)
 }
 
 /* Send an ACK to each flow of @list still owing one (@flag), and empty it. */
-static void tcp_flush_ack_list(struct ctx *c, const uint32_t *list, unsigned int *n,
-			       uint16_t flag)
+static void tcp_flush_ack_list(struct ctx *c, const uint32_t *list, unsigned int *n, uint16_t flag)
 {
 	unsigned int i;
 
@@ -478,7 +477,7 @@ void tcp_flush_acks_later(struct ctx *c)
 }
 
 /* Peek the next @len bytes not yet in flight into @buf. */
-static ssize_t tcp_peek(const struct ctx *c, const struct flow *f, uint8_t *buf, size_t len)
+static ssize_t tcp_peek(const struct ctx *c, struct flow *f, uint8_t *buf, size_t len)
 {
 	static uint8_t discard[65536];
 	struct iovec iov[TCP_DISCARD_IOVS + 1];
@@ -486,8 +485,21 @@ static ssize_t tcp_peek(const struct ctx *c, const struct flow *f, uint8_t *buf,
 	struct msghdr mh = {.msg_iov = iov};
 	size_t n = 0;
 
-	if (c->peek_offset)
+	if (c->peek_offset) {
+		/*
+		 * Nothing in flight: a plain peek starts at the right byte. A
+		 * reply acknowledged before more comes never needs the offset,
+		 * which saves most connections a system call.
+		 */
+		if (skip && !(f->flags & FLOW_F_PEEK_OFF)) {
+			int off = (int)skip;
+
+			if (setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)))
+				return -1;
+			f->flags |= FLOW_F_PEEK_OFF;
+		}
 		return recv(f->sock, buf, len, MSG_PEEK | MSG_DONTWAIT);
+	}
 	/* Older kernels: read what is in flight again, into a discard buffer. */
 	while (skip && n < TCP_DISCARD_IOVS) {
 		iov[n].iov_base = discard;
@@ -521,7 +533,7 @@ static void tcp_rewind(const struct ctx *c, struct flow *f)
 	f->flags &= (uint16_t)~FLOW_F_FIN_SENT;
 	f->flags |= FLOW_F_HOST_DATA;
 	f->rtt_start = 0; /* Karn: no RTT sample across a retransmission */
-	if (c->peek_offset)
+	if (f->flags & FLOW_F_PEEK_OFF)
 		setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
 }
 
@@ -971,11 +983,6 @@ void tcp_upstream_failed(struct ctx *c, struct flow *f, int err)
  */
 void tcp_upstream_ready(struct ctx *c, struct flow *f)
 {
-	int zero = 0;
-
-	/* From here on peeks start after what is in flight (none yet). */
-	if (c->peek_offset)
-		setsockopt(f->sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
 	/* Data may already wait behind a SOCKS reply, its edge consumed: look once. */
 	f->flags |= FLOW_F_HOST_DATA;
 	f->state = FLOW_TCP_SYN_RCVD;

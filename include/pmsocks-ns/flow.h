@@ -76,14 +76,15 @@ struct rule;
 
 /* FIN from the sandbox taken: host socket shut down for writing */
 #define FLOW_F_SANDBOX_FIN 0x01
-#define FLOW_F_HOST_EOF	 0x02 /* the host socket has no more data */
-#define FLOW_F_FIN_SENT	 0x04 /* our FIN is in seq_nxt */
-#define FLOW_F_FIN_ACKED 0x08 /* the sandbox acknowledged our FIN */
-#define FLOW_F_WANT_OUT	 0x10 /* EPOLLOUT armed: waiting for send space */
-#define FLOW_F_ACK_NOW	 0x20 /* an ACK to the sandbox is due */
-#define FLOW_F_HOST_DATA 0x40 /* the host socket may have data (or EOF) not yet sent */
-#define FLOW_F_HOST_HUP	 0x80 /* the host peer closed: EOF follows the data */
-#define FLOW_F_ACK_LATER 0x100 /* an ACK is due, but may ride on a reply (tcp_queue_ack) */
+#define FLOW_F_HOST_EOF	   0x02	 /* the host socket has no more data */
+#define FLOW_F_FIN_SENT	   0x04	 /* our FIN is in seq_nxt */
+#define FLOW_F_FIN_ACKED   0x08	 /* the sandbox acknowledged our FIN */
+#define FLOW_F_WANT_OUT	   0x10	 /* EPOLLOUT armed: waiting for send space */
+#define FLOW_F_ACK_NOW	   0x20	 /* an ACK to the sandbox is due */
+#define FLOW_F_HOST_DATA   0x40	 /* the host socket may have data (or EOF) not yet sent */
+#define FLOW_F_HOST_HUP	   0x80	 /* the host peer closed: EOF follows the data */
+#define FLOW_F_ACK_LATER   0x100 /* an ACK is due, but may ride on a reply (tcp_queue_ack_later) */
+#define FLOW_F_PEEK_OFF	   0x200 /* SO_PEEK_OFF is on for the socket (tcp_peek) */
 
 struct flow_table {
 	struct flow *flows;

@@ -363,7 +363,8 @@ Test(tcp, data_both_ways)
 	cr_assert_eq(c.stats.retransmits, 0);
 }
 
-/* Run the loop as busy polling does (never asleep) until a frame comes: it fails the test if none. */
+/* Run the loop as busy polling does (never asleep) until a frame comes: it fails the test if none.
+ */
 static struct packet *next_out_polling(int wait_ms)
 {
 	uint64_t end = ctx_now_ms() + (uint64_t)wait_ms;
