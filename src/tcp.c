@@ -674,6 +674,94 @@ static void tcp_sandbox_ack(struct ctx *c, struct flow *f, const struct packet *
 	tcp_timer_set(c, f, f->seq_nxt != f->seq_una ? f->rto_ms : 0);
 }
 
+/*
+ * Write @len bytes in @iovcnt pieces from @segs segments of the sandbox to
+ * the host socket, and account for what it took: rcv_nxt moves that far.
+ * Return: bytes taken, or -1 if the flow was reset.
+ */
+static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, size_t iovcnt,
+			   size_t len)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = iovcnt};
+	ssize_t n = sendmsg(f->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
+				  strerror(errno));
+			tcp_reset(c, f);
+			return -1;
+		}
+		n = 0;
+	}
+	f->rcv_nxt += (uint32_t)n;
+	f->bytes_to_host += (uint64_t)n;
+	if (f->window_sent >= (uint32_t)n)
+		f->window_sent -= (uint32_t)n;
+	if ((size_t)n < len)
+		c->stats.partial_writes++; /* the window promised more: the rest comes again */
+	return n;
+}
+
+/*
+ * Bulk data comes as one 64 KiB segment after another, and each write to the
+ * host socket wakes its reader. So while tun_input() lets us keep pointers
+ * into the frames it read (c->tun_may_hold), consecutive in-order segments
+ * of one flow are held, their ACK parts handled at once, and written with
+ * one sendmsg() when anything else comes, CTX_HOLD_MAX are held, or the
+ * batch ends (tcp_tun_flush()). Nothing is acknowledged before it is written.
+ */
+static bool tcp_hold(struct ctx *c, struct flow *f, const uint8_t *data, size_t len)
+{
+	if (!c->tun_may_hold || c->n_held == ARRAY_SIZE(c->held_iov) ||
+	    (c->n_held && c->held_flow != flow_index(&c->flows, f)))
+		return false;
+	c->held_flow = flow_index(&c->flows, f);
+	c->held_iov[c->n_held].iov_base = (void *)data;
+	c->held_iov[c->n_held++].iov_len = len;
+	c->held_len += len;
+	c->tun_held = true;
+	return true;
+}
+
+/* Does @p, of flow @f, only add payload right after what is held? */
+static bool tcp_hold_continues(const struct ctx *c, const struct flow *f, const struct packet *p)
+{
+	return c->tun_may_hold && c->held_flow == flow_index(&c->flows, f) &&
+	       c->n_held < ARRAY_SIZE(c->held_iov) && f->state == FLOW_TCP_ESTABLISHED &&
+	       !(f->flags & FLOW_F_SANDBOX_FIN) && p->payload_len &&
+	       (p->flags & (PACKET_TCP_SYN | PACKET_TCP_FIN | PACKET_TCP_RST | PACKET_TCP_ACK)) ==
+		       PACKET_TCP_ACK &&
+	       p->seq == f->rcv_nxt + (uint32_t)c->held_len;
+}
+
+/**
+ * tcp_tun_flush() - Write the segments tcp_tun_input() held to the host
+ * @c: handler context
+ *
+ * Called before the frames they point into are reused, and after each batch.
+ */
+void tcp_tun_flush(struct ctx *c)
+{
+	struct flow *f = flow_at(&c->flows, c->held_flow);
+	size_t len = c->held_len, segs = c->n_held;
+	ssize_t n;
+
+	if (!segs)
+		return;
+	c->n_held = 0;
+	c->held_len = 0;
+	if (!f || f->state != FLOW_TCP_ESTABLISHED)
+		return; /* reset meanwhile: the data goes with it */
+	n = tcp_to_host(c, f, c->held_iov, segs, len);
+	if (n < 0)
+		return;
+	if ((size_t)n == len && segs == 1)
+		tcp_queue_ack_later(c, f);
+	else
+		tcp_queue_ack(c, f);
+}
+
 /* Payload and FIN from the sandbox, in an established flow. */
 static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet *p)
 {
@@ -704,26 +792,16 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 	data += skip;
 	len -= skip;
 	if (len) {
-		ssize_t n = send(f->sock, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+		ssize_t n;
 
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-				log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
-					  strerror(errno));
-				tcp_reset(c, f);
-				return;
-			}
-			n = 0;
-		}
-		f->rcv_nxt += (uint32_t)n;
-		f->bytes_to_host += (uint64_t)n;
-		if (f->window_sent >= (uint32_t)n)
-			f->window_sent -= (uint32_t)n;
-		if ((size_t)n < len) {
-			/* The window promised more than the socket took: the rest comes again. */
-			c->stats.partial_writes++;
+		if (!fin && tcp_hold(c, f, data, len))
+			return;
+		n = tcp_to_host(c, f, &iov, 1, len);
+		if (n < 0)
+			return;
+		if ((size_t)n < len)
 			fin = false;
-		}
 	}
 	if (fin) {
 		shutdown(f->sock, SHUT_WR);
@@ -1029,6 +1107,19 @@ void tcp_tun_input(struct ctx *c, const struct packet *p)
 	k.sandbox_port = p->sport;
 	k.remote_port = p->dport;
 	f = flow_lookup(&c->flows, &k);
+	if (c->n_held) {
+		if (f && tcp_hold_continues(c, f, p)) {
+			tcp_sandbox_ack(c, f, p);
+			if (f->state != FLOW_TCP_ESTABLISHED)
+				return;
+			tcp_hold(c, f, p->payload, p->payload_len);
+			tcp_host_to_sandbox(c, f);
+			return;
+		}
+		tcp_tun_flush(c);
+		if (f && f->state == FLOW_CLOSED)
+			f = NULL; /* reset by the write */
+	}
 	if (!f) {
 		if (p->flags & PACKET_TCP_SYN)
 			tcp_syn(c, p, &k);

@@ -340,15 +340,22 @@ void tun_vnet_packet(struct ctx *c, const uint8_t *frame, size_t len)
 /**
  * tun_input() - Read and handle a bounded batch of packets from the tun
  * @c: handler context
+ *
+ * Frames are read into a ring of CTX_HOLD_MAX buffers: one whose payload
+ * tcp_tun_input() holds for a later write stays put, and the next packet
+ * goes to the next buffer. Before the ring wraps, and at the end, what is
+ * held is written (tcp_tun_flush()).
  */
 void tun_input(struct ctx *c)
 {
 	/* The IP header 8-byte aligned behind the virtio-net header */
-	static uint8_t buf[TUN_FRAME_MAX + 16] __attribute__((aligned(8)));
-	uint8_t *frame = c->vnet_hdr ? buf + 16 - PACKET_VNET_HLEN : buf;
+	static uint8_t ring[CTX_HOLD_MAX][TUN_FRAME_MAX + 16] __attribute__((aligned(8)));
+	unsigned int slot = 0;
 	int i;
 
+	c->tun_may_hold = true;
 	for (i = 0; i < TUN_BATCH; i++) {
+		uint8_t *frame = c->vnet_hdr ? ring[slot] + 16 - PACKET_VNET_HLEN : ring[slot];
 		ssize_t n = read(c->tun_fd, frame, TUN_FRAME_MAX + PACKET_VNET_HLEN);
 
 		if (n < 0) {
@@ -356,10 +363,19 @@ void tun_input(struct ctx *c)
 				log_debug("tun read: %s", strerror(errno));
 			break;
 		}
+		c->tun_held = false;
 		if (c->vnet_hdr)
 			tun_vnet_packet(c, frame, (size_t)n);
 		else
 			tun_packet(c, frame, (size_t)n);
+		if (c->tun_held && ++slot == CTX_HOLD_MAX) {
+			/* ACK too: a sender waiting for window would wait for the whole batch */
+			tcp_tun_flush(c);
+			tcp_flush_acks(c);
+			slot = 0;
+		}
 	}
+	c->tun_may_hold = false;
+	tcp_tun_flush(c);
 	tcp_flush_acks(c);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 #include <sys/socket.h>
@@ -33,6 +34,8 @@ struct ctx_stats {
 };
 
 /* Everything the handler's modules share. */
+#define CTX_HOLD_MAX 8 /* segments held for one write, in as many tun frames */
+
 struct ctx {
 	int epoll_fd;
 	int tun_fd;
@@ -71,6 +74,17 @@ struct ctx {
 	uint32_t ack_later[64];
 	unsigned int n_ack_later;
 	uint64_t ack_later_since_us;
+
+	/*
+	 * tun_input() lets tcp_tun_input() keep pointers into the frame it
+	 * passes (tun_may_hold) and learns that it did (tun_held): segments of
+	 * one flow held for one write (tcp_tun_flush()).
+	 */
+	bool tun_may_hold, tun_held;
+	struct iovec held_iov[CTX_HOLD_MAX];
+	unsigned int n_held;
+	uint32_t held_flow;
+	size_t held_len;
 
 	/* Test hooks, NULL in the program. */
 	bool (*tun_hook)(void *opaque, const uint8_t *frame, size_t len); /* false: drop */

@@ -21,6 +21,7 @@ int tcp_init(struct ctx *c);
 void tcp_tun_input(struct ctx *c, const struct packet *p);
 void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events);
 void tcp_timer(struct ctx *c);
+void tcp_tun_flush(struct ctx *c);
 void tcp_flush_acks(struct ctx *c);
 void tcp_flush_acks_later(struct ctx *c);
 void tcp_close_all(struct ctx *c);

@@ -11,6 +11,8 @@
  *   2: the server side acts: accept, write, shut down, close, or reset;
  *   3: time passes (the handler's clock moves and its timers run);
  *   4: the event loop runs once without waiting.
+ * Segments of steps 0 and 1 may be held for one write, as in a batch of tun
+ * packets, until a step of another kind comes.
  * Every route but the listener's is denied, so nothing leaves loopback. After
  * each input every flow is reset, so inputs do not depend on each other.
  */
@@ -85,7 +87,10 @@ static void fuzz_init(void)
 
 static void fuzz_segment(const uint8_t *d, size_t len)
 {
-	static uint8_t frame[2048];
+	/* A ring of frames, as tun_input() has: held segments point into them. */
+	static uint8_t ring[CTX_HOLD_MAX][2048];
+	static unsigned int slot;
+	uint8_t *frame;
 	struct packet_tcp_out o = {.family = AF_INET, .sport = SB_PORT, .wscale = -1};
 	struct packet p;
 	size_t payload, hdr;
@@ -107,10 +112,21 @@ static void fuzz_segment(const uint8_t *d, size_t len)
 		o.wscale = (int8_t)(d[7] % 15);
 	payload = len - 8 > 1024 ? 1024 : len - 8;
 	hdr = packet_tcp_header_len(&o);
+	if (!c.n_held)
+		slot = 0;
+	frame = ring[slot];
 	memcpy(frame + hdr, d + 8, payload);
-	n = packet_build_tcp(frame, sizeof(frame), &o, payload);
-	if (n > 0 && packet_parse(&p, frame, (size_t)n) == PACKET_OK)
-		tcp_tun_input(&c, &p);
+	n = packet_build_tcp(frame, sizeof(ring[slot]), &o, payload);
+	if (n <= 0 || packet_parse(&p, frame, (size_t)n) != PACKET_OK)
+		return;
+	c.tun_may_hold = true;
+	c.tun_held = false;
+	tcp_tun_input(&c, &p);
+	c.tun_may_hold = false;
+	if (c.tun_held && ++slot == CTX_HOLD_MAX) {
+		tcp_tun_flush(&c);
+		slot = 0;
+	}
 }
 
 static void fuzz_server(const uint8_t *d, size_t len)
@@ -168,12 +184,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len > size - off - 3)
 			len = size - off - 3;
 		off += 3 + len;
+		if (kind % 5 > 1)
+			tcp_tun_flush(&c); /* as tun_input() does before other events */
 		switch (kind % 5) {
 		case 0:
+			/* The input stays put: segments may be held, as tun_input() lets them. */
+			c.tun_may_hold = true;
 			if (kind & 0x80)
 				tun_vnet_packet(&c, d, len);
 			else
 				tun_packet(&c, d, len);
+			c.tun_may_hold = false;
 			break;
 		case 1:
 			fuzz_segment(d, len);
@@ -191,8 +212,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		tcp_flush_acks(&c);
-		flow_reap(&c.flows);
+		if (!c.n_held)
+			flow_reap(&c.flows);
 	}
+	tcp_tun_flush(&c);
+	tcp_flush_acks(&c);
+	flow_reap(&c.flows);
 	tcp_close_all(&c);
 	while (n_servers) {
 		setsockopt(servers[n_servers - 1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));

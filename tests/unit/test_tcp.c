@@ -145,10 +145,10 @@ struct sb {
 
 static struct sb sb;
 
-static void sandbox_send(uint8_t flags, uint32_t seq, const void *payload, size_t len,
-			 int8_t wscale, uint16_t mss)
+/* Build a segment from the sandbox into @frame and hand it to the handler. */
+static void sandbox_send_from(uint8_t *frame, size_t size, uint8_t flags, uint32_t seq,
+			      const void *payload, size_t len, int8_t wscale, uint16_t mss)
 {
-	static uint8_t frame[65536 + 128];
 	struct packet_tcp_out o = {
 		.family = AF_INET,
 		.sport = SB_PORT,
@@ -169,10 +169,18 @@ static void sandbox_send(uint8_t flags, uint32_t seq, const void *payload, size_
 	hdr = packet_tcp_header_len(&o);
 	if (len)
 		memcpy(frame + hdr, payload, len);
-	n = packet_build_tcp(frame, sizeof(frame), &o, len);
+	n = packet_build_tcp(frame, size, &o, len);
 	cr_assert_gt(n, 0);
 	cr_assert_eq(packet_parse(&p, frame, (size_t)n), PACKET_OK);
 	tcp_tun_input(&c, &p);
+}
+
+static void sandbox_send(uint8_t flags, uint32_t seq, const void *payload, size_t len,
+			 int8_t wscale, uint16_t mss)
+{
+	static uint8_t frame[65536 + 128];
+
+	sandbox_send_from(frame, sizeof(frame), flags, seq, payload, len, wscale, mss);
 	tcp_flush_acks(&c);
 }
 
@@ -454,6 +462,106 @@ Test(tcp, without_busy_polling_acks_go_with_the_batch)
 	cr_assert_eq(n_captured, n_seen + 1);
 	cr_assert_eq(next_out(0)->ack, sb.seq);
 	server_expect("request", 7);
+}
+
+/* Frames of one tun batch, as tun_input() passes them: held segments point into them. */
+static uint8_t batch_frames[CTX_HOLD_MAX + 1][2048];
+
+/* Data segment @i of a tun batch: the handler may hold its payload. */
+static void batch_data(unsigned int i, const void *payload, size_t len, uint8_t flags)
+{
+	c.tun_may_hold = true;
+	c.tun_held = false;
+	sandbox_send_from(batch_frames[i], sizeof(batch_frames[i]), PACKET_TCP_ACK | flags, sb.seq,
+			  payload, len, -1, 0);
+	sb.seq += (uint32_t)len + !!(flags & PACKET_TCP_FIN);
+}
+
+/* The end of a tun batch, as tun_input() ends it. */
+static void batch_end(void)
+{
+	c.tun_may_hold = false;
+	tcp_tun_flush(&c);
+	tcp_flush_acks(&c);
+}
+
+Test(tcp, segments_of_a_batch_are_written_together)
+{
+	char chunk[3][200];
+	unsigned int i;
+	struct packet *p;
+
+	connect_flow(100, 7);
+	for (i = 0; i < 3; i++) {
+		memset(chunk[i], 'a' + (int)i, sizeof(chunk[i]));
+		batch_data(i, chunk[i], sizeof(chunk[i]), PACKET_TCP_PSH);
+		cr_assert(c.tun_held, "segment %u is held", i);
+	}
+	tcp_flush_acks(&c);
+	cr_assert_eq(n_captured, n_seen, "nothing is acknowledged before it is written");
+	server_expect_nothing();
+	batch_end();
+	server_expect(chunk, sizeof(chunk));
+	p = next_out(0);
+	cr_assert_eq(p->ack, sb.seq, "one ACK for all three");
+	cr_assert_eq(p->payload_len, 0);
+	no_more_out(20);
+}
+
+Test(tcp, anything_else_writes_what_is_held_first)
+{
+	struct packet *p;
+
+	connect_flow(100, 7);
+	batch_data(0, "held", 4, 0);
+	cr_assert(c.tun_held);
+	/* A FIN is not held: the data goes first, then the shutdown. */
+	batch_data(1, "fin", 3, PACKET_TCP_FIN);
+	cr_assert_not(c.tun_held);
+	batch_end();
+	server_expect("heldfin", 7);
+	{
+		char b;
+
+		cr_assert_eq(recv(server, &b, 1, 0), 0, "EOF after the data");
+	}
+	p = next_out(0);
+	cr_assert_eq(p->ack, sb.seq, "data and FIN acknowledged");
+}
+
+Test(tcp, a_gap_while_holding_gets_a_duplicate_ack)
+{
+	struct packet *p;
+	uint32_t base;
+
+	connect_flow(100, 7);
+	batch_data(0, "one", 3, 0);
+	base = sb.seq;
+	sb.seq += 10; /* a segment lost in between */
+	batch_data(1, "three", 5, 0);
+	cr_assert_not(c.tun_held, "out of order: not held");
+	p = next_out(0);
+	cr_assert_eq(p->ack, base, "duplicate ACK after what was written");
+	batch_end();
+	server_expect("one", 3);
+	server_expect_nothing();
+}
+
+Test(tcp, a_full_ring_is_written)
+{
+	char all[CTX_HOLD_MAX + 1];
+	unsigned int i;
+
+	connect_flow(100, 7);
+	for (i = 0; i <= CTX_HOLD_MAX; i++) {
+		all[i] = (char)('A' + i);
+		batch_data(i, &all[i], 1, 0);
+		cr_assert(c.tun_held, "segment %u", i);
+	}
+	/* No room for the last: the others were written to make some. */
+	server_expect(all, CTX_HOLD_MAX);
+	batch_end();
+	server_expect(all + CTX_HOLD_MAX, 1);
 }
 
 Test(tcp, out_of_order_and_duplicate_segments)
