@@ -255,8 +255,7 @@ static int loop_busy_poll(struct ctx *c)
 	for (;;) {
 		ret = loop_poll(c, 0);
 		now = loop_now_us();
-		if (c->n_ack_later && now - c->ack_later_since_us >= c->busy_poll_us)
-			tcp_flush_acks_later(c);
+		tcp_flush_acks_overdue(c, now);
 		if (ret < 0 || c->child_done)
 			return ret;
 		if (ret > 0)

@@ -20,6 +20,9 @@
  *   throttles the sandbox. Out-of-order segments are dropped with a
  *   duplicate ACK; the sandbox retransmits. When the send buffer runs low we
  *   ask epoll for EPOLLOUT and send a window update once space frees.
+ *   Consecutive segments of one flow in a batch of tun frames are written
+ *   with one sendmsg() (tcp_hold()), and an ACK of one segment may wait for
+ *   the reply to ride on while the loop busy polls (tcp_queue_ack_later()).
  *
  * - host -> sandbox: data is read with MSG_PEEK from the socket (SO_PEEK_OFF,
  *   turned on for a socket the first time data is in flight when it peeks,
@@ -38,7 +41,8 @@
  * -> ESTABLISHED (half-closes in flags) -> closed; CONNECTING -> TIMED_OUT
  * (silent) -> closed. Timers: connect timeout, SYN-ACK and data
  * retransmission, zero-window probes; idle established flows have none.
- * Nothing is queued here: the only buffers are the kernel's.
+ * Nothing is queued here: the only buffers are the kernel's, and the tun
+ * frames of the batch being handled.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -474,6 +478,17 @@ void tcp_flush_acks(struct ctx *c)
 void tcp_flush_acks_later(struct ctx *c)
 {
 	tcp_flush_ack_list(c, c->ack_later, &c->n_ack_later, FLOW_F_ACK_LATER);
+}
+
+/**
+ * tcp_flush_acks_overdue() - Send the waiting ACKs once the oldest waited busy_poll_us
+ * @c:      handler context
+ * @now_us: CLOCK_MONOTONIC in microseconds
+ */
+void tcp_flush_acks_overdue(struct ctx *c, uint64_t now_us)
+{
+	if (c->n_ack_later && now_us - c->ack_later_since_us >= c->busy_poll_us)
+		tcp_flush_acks_later(c);
 }
 
 /* Peek the next @len bytes not yet in flight into @buf. */

@@ -24,6 +24,7 @@ void tcp_timer(struct ctx *c);
 void tcp_tun_flush(struct ctx *c);
 void tcp_flush_acks(struct ctx *c);
 void tcp_flush_acks_later(struct ctx *c);
+void tcp_flush_acks_overdue(struct ctx *c, uint64_t now_us);
 void tcp_close_all(struct ctx *c);
 void tcp_close_timed_out(struct ctx *c);
 int tcp_rules_replace(struct ctx *c, struct rules *fresh);

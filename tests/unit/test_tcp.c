@@ -427,6 +427,25 @@ Test(tcp, ack_waits_no_longer_than_the_busy_poll)
 	no_more_out(20);
 }
 
+Test(tcp, ack_waits_for_the_busy_poll_time_at_most)
+{
+	struct packet *p;
+
+	connect_flow(100, 7);
+	c.busy_poll_us = 1000;
+	c.now_us = 5000000; /* the batch that brings the request */
+	sandbox_data("request", 7);
+	server_expect("request", 7);
+	tcp_flush_acks_overdue(&c, 5000999);
+	cr_assert_eq(n_captured, n_seen, "not yet due");
+	tcp_flush_acks_overdue(&c, 5001000);
+	p = next_out(0);
+	cr_assert_eq(p->payload_len, 0);
+	cr_assert_eq(p->ack, sb.seq);
+	tcp_flush_acks_overdue(&c, 5002000);
+	cr_assert_eq(n_captured, n_seen, "sent once");
+}
+
 Test(tcp, second_segment_is_acked_with_the_batch)
 {
 	connect_flow(100, 7);
