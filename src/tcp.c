@@ -690,8 +690,8 @@ static void tcp_sandbox_ack(struct ctx *c, struct flow *f, const struct packet *
 }
 
 /*
- * Write @len bytes in @iovcnt pieces from @segs segments of the sandbox to
- * the host socket, and account for what it took: rcv_nxt moves that far.
+ * Write @len bytes of the sandbox's, in @iovcnt pieces, to the host socket,
+ * and account for what it took: rcv_nxt moves that far.
  * Return: bytes taken, or -1 if the flow was reset.
  */
 static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, size_t iovcnt,

@@ -33,9 +33,9 @@ struct ctx_stats {
 	uint64_t retransmits, fast_retransmits, partial_writes;
 };
 
-/* Everything the handler's modules share. */
 #define CTX_HOLD_MAX 8 /* segments held for one write, in as many tun frames */
 
+/* Everything the handler's modules share. */
 struct ctx {
 	int epoll_fd;
 	int tun_fd;
