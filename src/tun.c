@@ -369,9 +369,7 @@ void tun_input(struct ctx *c)
 		else
 			tun_packet(c, frame, (size_t)n);
 		if (c->tun_held && ++slot == CTX_HOLD_MAX) {
-			/* ACK too: a sender waiting for window would wait for the whole batch */
 			tcp_tun_flush(c);
-			tcp_flush_acks(c);
 			slot = 0;
 		}
 	}
