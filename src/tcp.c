@@ -47,12 +47,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <linux/sockios.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -138,42 +137,30 @@ static uint16_t tcp_mss_limit(const struct ctx *c, int family)
 }
 
 /*
- * The socket's send buffer (sk_sndbuf), or -1. It counts skb overhead too,
- * so what we promise the sandbox is at most what tcp_sndbuf_usable() leaves.
- */
-static int tcp_sock_sndbuf(const struct flow *f)
-{
-	socklen_t sl = sizeof(int);
-	int sndbuf = 0;
-
-	if (f->sock < 0 || getsockopt(f->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) || sndbuf < 0)
-		return -1;
-	return sndbuf;
-}
-
-static uint32_t tcp_sndbuf_usable(int sndbuf)
-{
-	return (uint32_t)(sndbuf - sndbuf / 16);
-}
-
-/*
  * Free space in the socket's send buffer: what we can promise the sandbox.
- * *low is set when less than a quarter of the buffer is free: the kernel
- * then reports the socket as not writable too (it does below a third), so
- * asking epoll for EPOLLOUT waits for space instead of firing at once.
+ * It is counted as the kernel counts it when it takes a write (SO_MEMINFO:
+ * the buffer against what is queued, skb overhead included), less 1/16 for
+ * the overhead of what is still to come. Counting bytes instead (SIOCOUTQ)
+ * promises too much once the kernel splits its queue into MSS-sized skbs
+ * to retransmit, and data the socket then refuses costs the sandbox a
+ * retransmission. *low is set when less than a quarter of the buffer is
+ * free: the kernel then reports the socket as not writable too (it does
+ * below a third), so asking epoll for EPOLLOUT waits for space instead of
+ * firing at once.
  */
 static uint32_t tcp_sock_space(const struct flow *f, bool *low)
 {
-	int sndbuf = tcp_sock_sndbuf(f), outq = 0;
-	uint32_t usable, space;
+	uint32_t mem[SK_MEMINFO_VARS] = {0}, usable, queued;
+	socklen_t sl = sizeof(mem);
 
 	*low = true;
-	if (sndbuf < 0 || ioctl(f->sock, SIOCOUTQ, &outq) || outq < 0)
+	if (f->sock < 0 || getsockopt(f->sock, SOL_SOCKET, SO_MEMINFO, mem, &sl) ||
+	    sl <= SK_MEMINFO_WMEM_QUEUED * sizeof(uint32_t))
 		return 0;
-	usable = tcp_sndbuf_usable(sndbuf);
-	space = usable > (uint32_t)outq ? usable - (uint32_t)outq : 0;
-	*low = space < (uint32_t)sndbuf / 4;
-	return space;
+	usable = mem[SK_MEMINFO_SNDBUF] - mem[SK_MEMINFO_SNDBUF] / 16;
+	queued = mem[SK_MEMINFO_WMEM_QUEUED];
+	*low = usable < queued || usable - queued < mem[SK_MEMINFO_SNDBUF] / 4;
+	return usable > queued ? usable - queued : 0;
 }
 
 /* @space limited to this flow's share of the window budget and to what the field can carry. */
@@ -208,7 +195,7 @@ static uint16_t tcp_window_field(const struct ctx *c, struct flow *f, uint32_t *
 	uint32_t space;
 
 	/*
-	 * A look at the socket costs two system calls. While at least half of
+	 * A look at the socket costs a system call. While at least half of
 	 * the window last computed from it is unused, what is left of that
 	 * window is advertised again: the right edge stays where it is, and
 	 * the sandbox gets more room in steps of at least half a window, as a
@@ -267,13 +254,8 @@ static int tcp_emit(struct ctx *c, struct flow *f, struct packet_tcp_out *o, uin
 	int ret;
 
 	if (o->flags & PACKET_TCP_SYN) {
-		/*
-		 * The window of a SYN is never scaled. Nothing we sent is
-		 * unacknowledged yet (a SOCKS server's reply acknowledges the
-		 * request), so the whole buffer is free.
-		 */
-		int sndbuf = tcp_sock_sndbuf(f);
-		uint32_t space = sndbuf < 0 ? 0 : tcp_sndbuf_usable(sndbuf);
+		/* The window of a SYN is never scaled. */
+		uint32_t space = tcp_sock_space(f, &low);
 
 		o->window = space > 65535 ? 65535 : (uint16_t)space;
 		window = o->window;
