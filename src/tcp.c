@@ -708,17 +708,16 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
  * one sendmsg() when anything else comes, CTX_HOLD_MAX are held, or the
  * batch ends (tcp_tun_flush()). Nothing is acknowledged before it is written.
  */
-static bool tcp_hold(struct ctx *c, struct flow *f, const uint8_t *data, size_t len)
+static void tcp_hold(struct ctx *c, struct flow *f, const uint8_t *data, size_t len)
 {
-	if (!c->tun_may_hold || c->n_held == ARRAY_SIZE(c->held_iov) ||
-	    (c->n_held && c->held_flow != flow_index(&c->flows, f)))
-		return false;
+	/* tcp_tun_input() wrote what was held unless this continues it */
+	ASSERT(c->tun_may_hold && c->n_held < ARRAY_SIZE(c->held_iov) &&
+	       (!c->n_held || c->held_flow == flow_index(&c->flows, f)));
 	c->held_flow = flow_index(&c->flows, f);
 	c->held_iov[c->n_held].iov_base = (void *)data;
 	c->held_iov[c->n_held++].iov_len = len;
 	c->held_len += len;
 	c->tun_held = true;
-	return true;
 }
 
 /* Does @p, of flow @f, only add payload right after what is held? */
@@ -792,8 +791,10 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
 		ssize_t n;
 
-		if (!fin && tcp_hold(c, f, data, len))
+		if (!fin && c->tun_may_hold) {
+			tcp_hold(c, f, data, len);
 			return;
+		}
 		n = tcp_to_host(c, f, &iov, 1, len);
 		if (n < 0)
 			return;
