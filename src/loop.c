@@ -20,8 +20,9 @@
  * microseconds on virtual machines). So after a batch with events the loop
  * keeps polling for --busy-poll microseconds before it sleeps, yielding the
  * CPU to anything else runnable between polls. An idle handler never spins.
- * The same span bounds how long an ACK waits for a reply to ride on
- * (tcp_queue_ack_later()): at most busy_poll_us, and never while asleep.
+ * An ACK may wait for a reply to ride on meanwhile (tcp_queue_ack_later()):
+ * until busy_poll_us have passed and the next batch with events has been
+ * handled (tcp_flush_acks_overdue()), and never while asleep.
  */
 #include <errno.h>
 #include <string.h>
@@ -217,6 +218,8 @@ int loop_poll(struct ctx *c, int timeout_ms)
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	loop_clock(c);
+	if (n)
+		c->batch++;
 	for (i = 0; i < n; i++) {
 		union epoll_ref ref = {.u64 = events[i].data.u64};
 

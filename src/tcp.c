@@ -402,15 +402,18 @@ static void tcp_queue_ack(struct ctx *c, struct flow *f)
 /*
  * An ACK for a segment the host socket took whole. A request is mostly
  * followed by a reply, and a FIN by the peer's FIN, within microseconds:
- * while the loop busy polls, the ACK waits up to busy_poll_us for them and
- * rides on what they send (tcp_emit()), instead of costing the sandbox a
- * packet of its own. It goes at once when a second segment comes first (one
- * ACK per two segments at least, as RFC 9293 3.8.6.3 asks), and when less
- * than half of the window is left, so a sender is never kept waiting for
- * window. tcp_flush_acks_later() sends what is still owed.
+ * while the loop busy polls, the ACK waits for them and rides on what they
+ * send (tcp_emit()), instead of costing the sandbox a packet of its own. It
+ * goes at once when a second segment comes first (one ACK per two segments
+ * at least, as RFC 9293 3.8.6.3 asks), and when less than half of the window
+ * is left, so a sender is never kept waiting for window. How long it may
+ * wait, tcp_flush_acks_overdue() says; tcp_flush_acks_later() sends what is
+ * still owed before the loop sleeps.
  */
 static void tcp_queue_ack_later(struct ctx *c, struct flow *f)
 {
+	struct ctx_ack_later *e;
+
 	if (!c->busy_poll_us || c->child_done || (f->flags & FLOW_F_ACK_LATER) ||
 	    f->window_sent < f->window_fresh / 2 || c->n_ack_later == ARRAY_SIZE(c->ack_later)) {
 		tcp_queue_ack(c, f);
@@ -418,27 +421,23 @@ static void tcp_queue_ack_later(struct ctx *c, struct flow *f)
 	}
 	if (f->flags & FLOW_F_ACK_NOW)
 		return;
-	if (!c->n_ack_later)
-		c->ack_later_since_us = c->now_us;
 	f->flags |= FLOW_F_ACK_LATER;
-	c->ack_later[c->n_ack_later++] = flow_index(&c->flows, f);
+	e = &c->ack_later[c->n_ack_later++];
+	e->flow = flow_index(&c->flows, f);
+	e->batch = c->batch;
+	e->since_us = c->now_us;
 }
 
-/* Send an ACK to each flow of @list still owing one (@flag), and empty it. */
-static void tcp_flush_ack_list(struct ctx *c, const uint32_t *list, unsigned int *n, uint16_t flag)
+/* Send flow @idx an ACK if it still owes one (@flag): it may have ridden on a segment since. */
+static void tcp_flush_ack(struct ctx *c, uint32_t idx, uint16_t flag)
 {
-	unsigned int i;
+	struct flow *f = flow_at(&c->flows, idx);
 
-	for (i = 0; i < *n; i++) {
-		struct flow *f = flow_at(&c->flows, list[i]);
-
-		if (!f || !(f->flags & flag))
-			continue;
-		f->flags &= (uint16_t)~flag;
-		if (f->state == FLOW_TCP_ESTABLISHED)
-			tcp_send_ctl(c, f, PACKET_TCP_ACK);
-	}
-	*n = 0;
+	if (!f || !(f->flags & flag))
+		return;
+	f->flags &= (uint16_t)~flag;
+	if (f->state == FLOW_TCP_ESTABLISHED)
+		tcp_send_ctl(c, f, PACKET_TCP_ACK);
 }
 
 /**
@@ -447,30 +446,51 @@ static void tcp_flush_ack_list(struct ctx *c, const uint32_t *list, unsigned int
  */
 void tcp_flush_acks(struct ctx *c)
 {
-	tcp_flush_ack_list(c, c->ack_pending, &c->n_ack_pending, FLOW_F_ACK_NOW);
+	unsigned int i;
+
+	for (i = 0; i < c->n_ack_pending; i++)
+		tcp_flush_ack(c, c->ack_pending[i], FLOW_F_ACK_NOW);
+	c->n_ack_pending = 0;
 }
 
 /**
  * tcp_flush_acks_later() - Send the ACKs that waited for a reply to ride on
  * @c: handler context
  *
- * The loop calls this before it sleeps, and once the oldest of them has
- * waited busy_poll_us (c->ack_later_since_us).
+ * The loop calls this before it sleeps: nothing can ride on them then.
  */
 void tcp_flush_acks_later(struct ctx *c)
 {
-	tcp_flush_ack_list(c, c->ack_later, &c->n_ack_later, FLOW_F_ACK_LATER);
+	unsigned int i;
+
+	for (i = 0; i < c->n_ack_later; i++)
+		tcp_flush_ack(c, c->ack_later[i].flow, FLOW_F_ACK_LATER);
+	c->n_ack_later = 0;
 }
 
 /**
- * tcp_flush_acks_overdue() - Send the waiting ACKs once the oldest waited busy_poll_us
+ * tcp_flush_acks_overdue() - Send the waiting ACKs whose reply had its chance
  * @c:      handler context
  * @now_us: CLOCK_MONOTONIC in microseconds
+ *
+ * An ACK is due once it has waited busy_poll_us and a later batch of events
+ * has been handled: a reply comes at the earliest in the batch after its
+ * request, and under load one batch takes longer than busy_poll_us, so a
+ * bound in time alone would send nearly every ACK on its own. A batch is
+ * bounded (LOOP_MAX_EVENTS), and so is the wait. The list is in the order
+ * the ACKs began to wait, and what is not due yet moves to its front.
  */
 void tcp_flush_acks_overdue(struct ctx *c, uint64_t now_us)
 {
-	if (c->n_ack_later && now_us - c->ack_later_since_us >= c->busy_poll_us)
-		tcp_flush_acks_later(c);
+	unsigned int due = 0;
+
+	while (due < c->n_ack_later && c->ack_later[due].batch != c->batch &&
+	       now_us - c->ack_later[due].since_us >= c->busy_poll_us)
+		tcp_flush_ack(c, c->ack_later[due++].flow, FLOW_F_ACK_LATER);
+	if (!due)
+		return;
+	c->n_ack_later -= due;
+	memmove(c->ack_later, c->ack_later + due, c->n_ack_later * sizeof(c->ack_later[0]));
 }
 
 /* Peek the next @len bytes not yet in flight into @buf. */

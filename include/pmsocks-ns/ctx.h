@@ -35,6 +35,13 @@ struct ctx_stats {
 
 #define CTX_HOLD_MAX 8 /* segments held for one write, in as many tun frames */
 
+/* An ACK that waits for a reply to ride on (tcp_queue_ack_later()) */
+struct ctx_ack_later {
+	uint32_t flow;
+	uint32_t batch;	   /* c->batch when it began to wait */
+	uint64_t since_us; /* c->now_us then */
+};
+
 /* Everything the handler's modules share. */
 struct ctx {
 	int epoll_fd;
@@ -70,10 +77,10 @@ struct ctx {
 	/* Flows owing the sandbox an ACK, sent once per batch of tun packets. */
 	uint32_t ack_pending[64];
 	unsigned int n_ack_pending;
-	/* Flows owing one that may ride on a reply (tcp_queue_ack_later()), since when */
-	uint32_t ack_later[64];
+	/* Flows owing one that may ride on a reply (tcp_queue_ack_later()), oldest first */
+	struct ctx_ack_later ack_later[64];
 	unsigned int n_ack_later;
-	uint64_t ack_later_since_us;
+	uint32_t batch; /* number of the batch of events being handled (loop_poll()) */
 
 	/*
 	 * tun_input() lets tcp_tun_input() keep pointers into the frame it

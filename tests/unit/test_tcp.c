@@ -139,6 +139,7 @@ struct sb {
 	uint32_t seq; /* next sequence number the sandbox sends */
 	uint32_t ack; /* what it acknowledges */
 	uint16_t window;
+	uint16_t sport; /* SB_PORT unless a test sets another */
 	uint16_t dport;
 	in_addr_t daddr;
 };
@@ -151,7 +152,7 @@ static void sandbox_send_from(uint8_t *frame, size_t size, uint8_t flags, uint32
 {
 	struct packet_tcp_out o = {
 		.family = AF_INET,
-		.sport = SB_PORT,
+		.sport = sb.sport ? sb.sport : SB_PORT,
 		.dport = sb.dport,
 		.seq = seq,
 		.ack = sb.ack,
@@ -427,15 +428,21 @@ Test(tcp, ack_waits_no_longer_than_the_busy_poll)
 	no_more_out(20);
 }
 
-Test(tcp, ack_waits_for_the_busy_poll_time_at_most)
+Test(tcp, ack_waits_for_the_busy_poll_time_and_the_next_batch)
 {
 	struct packet *p;
+	uint32_t batch;
 
 	connect_flow(100, 7);
 	c.busy_poll_us = 1000;
 	c.now_us = 5000000; /* the batch that brings the request */
+	batch = c.batch;
 	sandbox_data("request", 7);
 	server_expect("request", 7);
+	c.batch = batch; /* (server_expect() polled) */
+	tcp_flush_acks_overdue(&c, 5001000);
+	cr_assert_eq(n_captured, n_seen, "its own batch is not over: no reply could come yet");
+	c.batch = batch + 1; /* the next batch, without the reply */
 	tcp_flush_acks_overdue(&c, 5000999);
 	cr_assert_eq(n_captured, n_seen, "not yet due");
 	tcp_flush_acks_overdue(&c, 5001000);
@@ -444,6 +451,45 @@ Test(tcp, ack_waits_for_the_busy_poll_time_at_most)
 	cr_assert_eq(p->ack, sb.seq);
 	tcp_flush_acks_overdue(&c, 5002000);
 	cr_assert_eq(n_captured, n_seen, "sent once");
+}
+
+Test(tcp, under_load_each_ack_waits_a_batch_of_its_own)
+{
+	struct sb first, second;
+	int first_server;
+	struct packet *p;
+	uint32_t batch;
+
+	/* Batches longer than busy_poll_us: the ACK of each waits for the next batch. */
+	connect_flow(100, 7);
+	first = sb;
+	first_server = server;
+	sb.sport = SB_PORT + 1;
+	connect_flow(900, 7);
+	second = sb;
+	c.busy_poll_us = 50;
+	batch = c.batch;
+	c.now_us = 5000000;
+	sb = first;
+	sandbox_data("one", 3);
+	c.batch = batch + 1;
+	c.now_us = 5001000;
+	sb = second;
+	sandbox_data("two", 3);
+	tcp_flush_acks_overdue(&c, 5002000);
+	p = next_out(0);
+	cr_assert_eq(p->dport, SB_PORT, "the ACK of the batch before is due");
+	cr_assert_eq(p->payload_len, 0);
+	cr_assert_eq(p->ack, first.seq + 3);
+	no_more_out(0);
+	c.batch = batch + 2;
+	tcp_flush_acks_overdue(&c, 5002000);
+	p = next_out(0);
+	cr_assert_eq(p->dport, SB_PORT + 1, "then the other one's");
+	cr_assert_eq(p->ack, 904);
+	tcp_flush_acks_overdue(&c, 5003000);
+	cr_assert_eq(n_captured, n_seen, "each sent once");
+	close(first_server);
 }
 
 Test(tcp, second_segment_is_acked_with_the_batch)
