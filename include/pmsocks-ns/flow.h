@@ -85,6 +85,7 @@ struct rule;
 #define FLOW_F_HOST_HUP	   0x80	 /* the host peer closed: EOF follows the data */
 #define FLOW_F_ACK_LATER   0x100 /* an ACK is due, but may ride on a reply (tcp_queue_ack_later) */
 #define FLOW_F_PEEK_OFF	   0x200 /* SO_PEEK_OFF is on for the socket (tcp_peek) */
+#define FLOW_F_NODELAY	   0x400 /* TCP_NODELAY is on for the socket (tcp_to_host) */
 
 struct flow_table {
 	struct flow *flows;

@@ -520,6 +520,38 @@ Test(tcp, window_update_is_not_held_back)
 	server_expect(big, sizeof(big));
 }
 
+/* The socket of the one established flow. */
+static int established_sock(void)
+{
+	uint32_t i;
+
+	for (i = 0; i < c.flows.never_used; i++)
+		if (c.flows.flows[i].state == FLOW_TCP_ESTABLISHED)
+			return c.flows.flows[i].sock;
+	cr_assert_fail("no established flow");
+	return -1;
+}
+
+static int nodelay(int sock)
+{
+	int on = -1;
+	socklen_t sl = sizeof(on);
+
+	cr_assert_eq(getsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, &sl), 0);
+	return on;
+}
+
+Test(tcp, nodelay_from_the_second_write_on)
+{
+	connect_flow(100, 7);
+	sandbox_data("one", 3);
+	server_expect("one", 3);
+	cr_assert_eq(nodelay(established_sock()), 0, "one request needs no TCP_NODELAY");
+	sandbox_data("two", 3);
+	server_expect("two", 3);
+	cr_assert_neq(nodelay(established_sock()), 0, "Nagle must not hold the second back");
+}
+
 Test(tcp, without_busy_polling_acks_go_with_the_batch)
 {
 	connect_flow(100, 7);
