@@ -850,7 +850,7 @@ static size_t make_ext6(uint8_t *b, size_t payload_len)
 	};
 	size_t l4_len = 20 + payload_len, i;
 
-	memset(b, 0, 64);
+	memset(b, 0, 84); /* IPv6, extension and TCP headers */
 	b[0] = 0x60;
 	put16(b + 4, (uint16_t)(24 + l4_len));
 	b[6] = IPPROTO_HOPOPTS;
