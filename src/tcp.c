@@ -19,7 +19,9 @@
  *   socket's send buffer, so in-window data always fits and a slow peer
  *   throttles the sandbox. Out-of-order segments are dropped with a
  *   duplicate ACK; the sandbox retransmits. When the send buffer runs low we
- *   ask epoll for EPOLLOUT and send a window update once space frees.
+ *   ask epoll for EPOLLOUT and send a window update once space frees. Should
+ *   the socket refuse in-window data all the same (memory pressure), three
+ *   duplicate ACKs ask for it again once it has room (tcp_ask_again()).
  *   Consecutive segments of one flow in a batch of tun frames are written
  *   with one sendmsg() (tcp_hold()), and an ACK of one segment may wait for
  *   the reply to ride on while the loop busy polls (tcp_queue_ack_later()).
@@ -729,8 +731,19 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 	f->bytes_to_host += (uint64_t)n;
 	if (f->window_sent >= (uint32_t)n)
 		f->window_sent -= (uint32_t)n;
-	if ((size_t)n < len)
-		c->stats.partial_writes++; /* the window promised more: the rest comes again */
+	if ((size_t)n < len) {
+		/*
+		 * The window promised more than the socket took (memory
+		 * pressure): the sandbox must send the rest again. Advertise
+		 * what the socket really has from now on, and once it has room,
+		 * ask for the rest with duplicate ACKs (tcp_sock_event()) rather
+		 * than leave the sandbox to its retransmission timeout.
+		 */
+		c->stats.partial_writes++;
+		f->flags |= FLOW_F_REFUSED;
+		f->window_fresh = 0;
+		tcp_want_out(c, f);
+	}
 	return n;
 }
 
@@ -1215,6 +1228,23 @@ void tcp_tun_input(struct ctx *c, const struct packet *p)
 		tcp_host_to_sandbox(c, f);
 }
 
+/*
+ * The socket refused data the sandbox sent (tcp_to_host()) and has room
+ * again: three duplicate ACKs of where we are make the sandbox retransmit
+ * from there at once (fast retransmit, RFC 5681 3.2), as a receiver that
+ * lost a segment would have it do, instead of after its retransmission
+ * timeout of 200 ms or more. They repeat the window just advertised, or
+ * they would count as window updates rather than duplicates.
+ */
+static void tcp_ask_again(struct ctx *c, struct flow *f)
+{
+	int i;
+
+	f->flags &= (uint16_t)~FLOW_F_REFUSED;
+	for (i = 0; i < 3 && f->state == FLOW_TCP_ESTABLISHED; i++)
+		tcp_send_ctl(c, f, PACKET_TCP_ACK);
+}
+
 /**
  * tcp_sock_event() - Handle epoll events of a flow's host socket
  * @c:      handler context
@@ -1269,6 +1299,8 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 		} else if (low) {
 			tcp_want_out(c, f);
 		}
+		if (f->flags & FLOW_F_REFUSED)
+			tcp_ask_again(c, f);
 	}
 	tcp_host_to_sandbox(c, f);
 }

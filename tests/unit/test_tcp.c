@@ -773,6 +773,80 @@ Test(tcp, full_socket_closes_our_window_and_reopens_it)
 	cr_assert_gt(captured[n_captured - 1].p.window, 0);
 }
 
+Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
+{
+	static uint8_t chunk[60000], sink[1 << 16];
+	uint32_t window = 1, ack, win_field, missing;
+	uint64_t sent = 0, got = 0, end;
+	struct packet *p;
+	int i;
+
+	connect_flow(100, 7);
+	/* Fill the socket as the window allows, then send beyond it: the socket refuses. */
+	fill(chunk, sizeof(chunk), 8);
+	for (i = 0; i < 2000 && window; i++) {
+		uint32_t len = window < sizeof(chunk) ? window : sizeof(chunk);
+
+		sandbox_data(chunk, len);
+		sent += len;
+		window = (uint32_t)next_out(500)->window << TCP_WSCALE;
+		while (n_captured > n_seen)
+			window = (uint32_t)next_out(0)->window << TCP_WSCALE;
+	}
+	cr_assert_eq(window, 0);
+	p = NULL;
+	for (i = 0; i < 100 && !c.stats.partial_writes; i++) {
+		sandbox_data(chunk, sizeof(chunk));
+		p = next_out(500);
+		while (n_captured > n_seen)
+			p = next_out(0);
+	}
+	cr_assert_eq(c.stats.partial_writes, 1, "the socket refused some at last");
+	cr_assert_not_null(p);
+	ack = p->ack;
+	missing = sb.seq - ack;
+	cr_assert(missing > 0 && missing <= sizeof(chunk), "what it refused is not acknowledged");
+	sent += sizeof(chunk) * (uint64_t)i - missing;
+	no_more_out(20);
+
+	/* The server reads: a window update and three duplicate ACKs of the same. */
+	end = ctx_now_ms() + 5000;
+	while (n_captured < n_seen + 4 && ctx_now_ms() < end) {
+		ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n > 0)
+			got += (uint64_t)n;
+		loop_poll(&c, 1);
+	}
+	p = next_out(0);
+	cr_assert_eq(p->ack, ack);
+	cr_assert_gt(p->window, 0, "the window update");
+	win_field = p->window;
+	for (i = 0; i < 3; i++) {
+		p = next_out(0);
+		cr_assert_eq(p->ack, ack, "duplicate ACK %d", i + 1);
+		cr_assert_eq(p->payload_len, 0);
+		cr_assert_eq(p->window, win_field, "a duplicate, not another window update");
+		cr_assert_eq(p->flags, PACKET_TCP_ACK);
+	}
+	no_more_out(20);
+
+	/* The sandbox retransmits: taken, and the server gets every byte. */
+	sandbox_send(PACKET_TCP_ACK, ack, chunk + sizeof(chunk) - missing, missing, -1, 0);
+	p = next_out(500);
+	cr_assert_eq(p->ack, sb.seq);
+	sent += missing;
+	end = ctx_now_ms() + 5000;
+	while (got < sent && ctx_now_ms() < end) {
+		ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n > 0)
+			got += (uint64_t)n;
+		loop_poll(&c, 1);
+	}
+	cr_assert_eq(got, sent);
+}
+
 Test(tcp, fin_from_sandbox_first)
 {
 	uint8_t reply[2000], got[2000], b;
