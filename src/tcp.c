@@ -1299,7 +1299,8 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 		} else if (low) {
 			tcp_want_out(c, f);
 		}
-		if (f->flags & FLOW_F_REFUSED)
+		/* Duplicates of a zero window would count as window updates: wait for room. */
+		if ((f->flags & FLOW_F_REFUSED) && f->window_sent)
 			tcp_ask_again(c, f);
 	}
 	tcp_host_to_sandbox(c, f);

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -520,16 +521,21 @@ Test(tcp, window_update_is_not_held_back)
 	server_expect(big, sizeof(big));
 }
 
-/* The socket of the one established flow. */
-static int established_sock(void)
+/* The index of the one established flow. */
+static uint32_t established_flow(void)
 {
 	uint32_t i;
 
 	for (i = 0; i < c.flows.never_used; i++)
 		if (c.flows.flows[i].state == FLOW_TCP_ESTABLISHED)
-			return c.flows.flows[i].sock;
+			return i;
 	cr_assert_fail("no established flow");
-	return -1;
+	return 0;
+}
+
+static int established_sock(void)
+{
+	return c.flows.flows[established_flow()].sock;
 }
 
 static int nodelay(int sock)
@@ -808,6 +814,9 @@ Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 	cr_assert(missing > 0 && missing <= sizeof(chunk), "what it refused is not acknowledged");
 	sent += sizeof(chunk) * (uint64_t)i - missing;
 	no_more_out(20);
+	/* An EPOLLOUT while the socket is still full asks for nothing yet. */
+	tcp_sock_event(&c, established_flow(), EPOLLOUT);
+	no_more_out(0);
 
 	/* The server reads: a window update and three duplicate ACKs of the same. */
 	end = ctx_now_ms() + 5000;
