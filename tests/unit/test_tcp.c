@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -737,11 +738,29 @@ Test(tcp, zero_window_probe_and_window_update)
 	cr_assert_eq(memcmp(got, down, sizeof(got)), 0);
 }
 
+/*
+ * The server reads while the handler polls, until *@got reaches @want or
+ * @frames segments have been captured, 5 s at most.
+ */
+static void server_drain(uint64_t *got, uint64_t want, unsigned int frames)
+{
+	static uint8_t sink[1 << 16];
+	uint64_t end = ctx_now_ms() + 5000;
+
+	while (*got < want && n_captured < frames && ctx_now_ms() < end) {
+		ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n > 0)
+			*got += (uint64_t)n;
+		loop_poll(&c, 1);
+	}
+}
+
 Test(tcp, full_socket_closes_our_window_and_reopens_it)
 {
 	static uint8_t chunk[60000];
 	uint32_t window = 1;
-	uint64_t sent = 0;
+	uint64_t sent = 0, got = 0;
 	int i;
 
 	connect_flow(100, 7);
@@ -762,28 +781,17 @@ Test(tcp, full_socket_closes_our_window_and_reopens_it)
 	cr_assert_eq(window, 0, "the window closes when the socket is full");
 	cr_assert_eq(c.stats.partial_writes, 0);
 	/* The server reads everything: a window update follows without any segment from us. */
-	{
-		static uint8_t sink[1 << 16];
-		uint64_t got = 0, end = ctx_now_ms() + 5000;
-
-		while (got < sent && ctx_now_ms() < end) {
-			ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
-
-			if (n > 0)
-				got += (uint64_t)n;
-			loop_poll(&c, 1);
-		}
-		cr_assert_eq(got, sent);
-	}
+	server_drain(&got, sent, UINT_MAX);
+	cr_assert_eq(got, sent);
 	cr_assert_gt(n_captured, n_seen, "a window update was sent");
 	cr_assert_gt(captured[n_captured - 1].p.window, 0);
 }
 
 Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 {
-	static uint8_t chunk[60000], sink[1 << 16];
+	static uint8_t chunk[60000];
 	uint32_t window = 1, ack, win_field, missing;
-	uint64_t sent = 0, got = 0, end;
+	uint64_t sent = 0, got = 0;
 	struct packet *p;
 	int i;
 
@@ -819,14 +827,7 @@ Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 	no_more_out(0);
 
 	/* The server reads: a window update and three duplicate ACKs of the same. */
-	end = ctx_now_ms() + 5000;
-	while (n_captured < n_seen + 4 && ctx_now_ms() < end) {
-		ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
-
-		if (n > 0)
-			got += (uint64_t)n;
-		loop_poll(&c, 1);
-	}
+	server_drain(&got, UINT64_MAX, n_seen + 4);
 	p = next_out(0);
 	cr_assert_eq(p->ack, ack);
 	cr_assert_gt(p->window, 0, "the window update");
@@ -845,14 +846,7 @@ Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 	p = next_out(500);
 	cr_assert_eq(p->ack, sb.seq);
 	sent += missing;
-	end = ctx_now_ms() + 5000;
-	while (got < sent && ctx_now_ms() < end) {
-		ssize_t n = recv(server, sink, sizeof(sink), MSG_DONTWAIT);
-
-		if (n > 0)
-			got += (uint64_t)n;
-		loop_poll(&c, 1);
-	}
+	server_drain(&got, sent, UINT_MAX);
 	cr_assert_eq(got, sent);
 }
 
