@@ -165,19 +165,17 @@ t_match "the command has no effective capabilities unless root" \
 # hypervisor without compat mode, seen on a PVM guest): then no command can
 # use that ABI, and there is nothing to check. Outside the sandbox the probe
 # says "ok"; a shell's exec error means the kernel refused the binary.
-i386_exec=
-[ -n "$PROBE32" ] && i386_exec=$("$PROBE32" socket inet stream 2>&1)
-if [ -n "$PROBE32" ] && [ "$i386_exec" != ok ]; then
+if [ -z "$PROBE32" ]; then
+	t_skip "i386 seccomp checks" "gcc -m32 -static could not build the 32-bit probe (install gcc-multilib)"
+elif i386_exec=$("$PROBE32" socket inet stream 2>&1); [ "$i386_exec" != ok ]; then
 	t_skip "i386 seccomp checks" "this kernel does not run i386 binaries: $(printf '%s' "$i386_exec" | head -n 1)"
-elif [ -n "$PROBE32" ]; then
+else
 	t_eq "i386: socketcall -> ENOSYS" ENOSYS "$(probe "$PROBE32" socketcall inet stream)"
 	t_eq "i386: socket UDP -> EPERM" EPERM "$(probe "$PROBE32" socket inet dgram)"
 	t_eq "i386: socket raw -> EPERM" EPERM "$(probe "$PROBE32" socket inet raw)"
 	t_eq "i386: io_uring_setup -> ENOSYS" ENOSYS "$(probe "$PROBE32" io_uring)"
 	t_eq "i386: socket TCP allowed" ok "$(probe "$PROBE32" socket inet stream)"
 	t_eq "i386 without filter: socketcall works" ok "$(probe --no-seccomp "$PROBE32" socketcall inet stream)"
-else
-	t_skip "i386 seccomp checks" "gcc -m32 -static could not build the 32-bit probe (install gcc-multilib)"
 fi
 
 # --- Setup errors ------------------------------------------------------------------
