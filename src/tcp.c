@@ -55,6 +55,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -72,6 +73,7 @@
 #define TCP_DEFAULT_MSS6     1220
 #define TCP_DISCARD_IOVS     64 /* without SO_PEEK_OFF: 64 x 64 KiB may be skipped */
 #define TCP_TIMED_OUT_LINGER 2000
+#define TCP_WARN_INTERVAL_MS 1000	 /* a warning of one kind at most this often */
 #define TCP_WINDOW_BUDGET    (32U << 20) /* all windows we advertise, together */
 #define TCP_WINDOW_FLOOR     (64U << 10) /* a flow's share never goes below this */
 
@@ -929,6 +931,91 @@ int tcp_connect_sock(struct ctx *c, struct flow *f, const struct sockaddr *sa, s
 	return 0;
 }
 
+/*
+ * tcp_warn_due() - May a warning of this kind be logged now? At most once a
+ * second: a flood of SYNs must not become a flood of log lines, each a
+ * write on the data path. Return: true, with the number of times it was
+ * held back since the last one in @held
+ */
+static bool tcp_warn_due(const struct ctx *c, struct ctx_warn *w, unsigned int *held)
+{
+	if (w->last_ms && c->now_ms - w->last_ms < TCP_WARN_INTERVAL_MS) {
+		w->suppressed++;
+		return false;
+	}
+	w->last_ms = c->now_ms ? c->now_ms : 1;
+	*held = w->suppressed;
+	w->suppressed = 0;
+	return true;
+}
+
+/* " (and N more since the last such warning)" after a warning, or "" */
+static const char *tcp_held_note(char *buf, size_t len, unsigned int held)
+{
+	if (!held)
+		return "";
+	snprintf(buf, len, " (and %u more since the last such warning)", held);
+	return buf;
+}
+
+/*
+ * Why the handler itself could not open a connection, into @buf, or NULL if
+ * @err is not of that kind
+ */
+static const char *tcp_local_failure(int err, char *buf, size_t len)
+{
+	struct rlimit rl;
+
+	switch (err) {
+	case EMFILE:
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+			snprintf(buf, len,
+				 "the handler is at its limit of %llu open files, one per "
+				 "connection (the hard limit: ulimit -Hn)",
+				 (unsigned long long)rl.rlim_cur);
+			return buf;
+		}
+		return "the handler is at its limit of open files, one per connection";
+	case ENFILE:
+		return "the system has as many files open as it allows (fs.file-max)";
+	case EADDRNOTAVAIL:
+	case EADDRINUSE:
+		return "no local port is free for it (net.ipv4.ip_local_port_range; a closed "
+		       "connection holds its port for a minute in TIME_WAIT)";
+	case ENOBUFS:
+	case ENOMEM:
+		return "out of memory";
+	case EAFNOSUPPORT:
+		return "the host has no IPv6";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The host refused the connection, or the handler could not make one: a
+ * RST, as a plain connect refused would see. The second case is no
+ * answer of the destination's, so the user is told why.
+ */
+static void tcp_connect_refused(struct ctx *c, struct flow *f, int err)
+{
+	char addr[INET6_ADDRSTRLEN], note[64], buf[128];
+	const char *why = tcp_local_failure(err, buf, sizeof(buf));
+	unsigned int held;
+
+	if (why && tcp_warn_due(c, &c->warn_local, &held)) {
+		inet_ntop(f->key.family, &f->key.remote_addr, addr, sizeof(addr));
+		log_warn("%s port %u: cannot connect (%s): %s; refused in the sandbox%s", addr,
+			 f->key.remote_port, strerror(err), why,
+			 tcp_held_note(note, sizeof(note), held));
+	}
+	c->stats.flows_refused++;
+	f->seq_nxt = 0;
+	tcp_send_ctl(c, f, PACKET_TCP_RST | PACKET_TCP_ACK);
+	c->stats.resets_sent++;
+	tcp_flow_close(c, f, true);
+}
+
 /* The upstream connect failed with @err: tell the sandbox what a plain connect would see. */
 static void tcp_connect_failed(struct ctx *c, struct flow *f, int err, const struct packet *syn)
 {
@@ -978,11 +1065,7 @@ static void tcp_connect_failed(struct ctx *c, struct flow *f, int err, const str
 		return;
 	}
 	default:
-		c->stats.flows_refused++;
-		f->seq_nxt = 0;
-		tcp_send_ctl(c, f, PACKET_TCP_RST | PACKET_TCP_ACK);
-		c->stats.resets_sent++;
-		tcp_flow_close(c, f, true);
+		tcp_connect_refused(c, f, err);
 		return;
 	}
 }
@@ -1053,8 +1136,13 @@ static void tcp_syn(struct ctx *c, const struct packet *p, const struct flow_key
 	}
 	f = flow_alloc(&c->flows, k);
 	if (!f) {
+		unsigned int held;
+		char note[64];
+
 		c->stats.flows_table_full++;
-		log_warn("flow table full (--max-flows %u): refusing a connection", c->flows.max);
+		if (tcp_warn_due(c, &c->warn_table_full, &held))
+			log_warn("flow table full (--max-flows %u): refusing a connection%s",
+				 c->flows.max, tcp_held_note(note, sizeof(note), held));
 		tcp_reply_rst(c, p);
 		return;
 	}

@@ -42,6 +42,12 @@ struct ctx_ack_later {
 	uint64_t since_us; /* c->now_us then */
 };
 
+/* A warning logged at most once a second, however often it happens (tcp.c) */
+struct ctx_warn {
+	uint64_t last_ms;	 /* c->now_ms when it was last logged, 0 if never */
+	unsigned int suppressed; /* times it happened since, not logged */
+};
+
 /* Everything the handler's modules share. */
 struct ctx {
 	int epoll_fd;
@@ -73,6 +79,7 @@ struct ctx {
 	uint64_t timer_armed_ms; /* when timer_fd fires next, 0 if disarmed */
 	uint64_t isn_state;	 /* initial sequence numbers: seeded once, then stepped */
 	struct ctx_stats stats;
+	struct ctx_warn warn_table_full, warn_local; /* flow table full; no socket, port, memory */
 
 	/* Flows owing the sandbox an ACK, sent once per batch of tun packets. */
 	uint32_t ack_pending[64];

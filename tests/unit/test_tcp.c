@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 
 #include "pmsocks-ns/ctx.h"
 #include "pmsocks-ns/loop.h"
@@ -294,18 +296,24 @@ Test(tcp, syn_is_answered_only_after_the_upstream_connect)
 	cr_assert_eq(p->dport, SB_PORT);
 }
 
-Test(tcp, refused_gets_rst)
+/* A loopback port nobody listens on: bind one, note it, close it. */
+static uint16_t closed_port(void)
 {
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sin);
+
+	cr_assert_eq(bind(s, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(getsockname(s, (struct sockaddr *)&sin, &sl), 0);
+	close(s);
+	return ntohs(sin.sin_port);
+}
+
+Test(tcp, refused_gets_rst)
+{
 	struct packet *p;
 
-	/* A port nobody listens on: bind one, note it, close it. */
-	bind(s, (struct sockaddr *)&sin, sizeof(sin));
-	getsockname(s, (struct sockaddr *)&sin, &sl);
-	close(s);
-	sb.dport = ntohs(sin.sin_port);
+	sb.dport = closed_port();
 	sb.daddr = htonl(INADDR_LOOPBACK);
 	sandbox_send(PACKET_TCP_SYN, 5000, NULL, 0, -1, 1460);
 	p = next_out(2000);
@@ -314,6 +322,91 @@ Test(tcp, refused_gets_rst)
 	pump(20);
 	cr_assert_eq(c.flows.active, 0);
 	cr_assert_eq(c.stats.flows_refused, 1);
+}
+
+/* What the handler logged since cr_redirect_stderr(), without waiting for more */
+static size_t read_log(char *buf, size_t size)
+{
+	int fd = fileno(cr_get_redirected_stderr());
+	size_t len = 0;
+	ssize_t n;
+
+	fflush(stderr);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	return len;
+}
+
+static unsigned int count_of(const char *text, const char *what)
+{
+	unsigned int n = 0;
+
+	for (const char *at = text; (at = strstr(at, what)); at += strlen(what))
+		n++;
+	return n;
+}
+
+/*
+ * Out of file descriptors, the handler cannot open the connection: the
+ * sandbox sees it refused, and the user is told why, at most once a second
+ * with a count of what was held back.
+ */
+Test(tcp, a_connection_the_handler_cannot_open_is_refused_and_told_once_a_second)
+{
+	static char log[8192];
+	struct rlimit rl;
+	unsigned int i;
+	int lowest;
+
+	cr_redirect_stderr();
+	sb.dport = port;
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sb.window = 65535;
+	/* Every fd below the limit in use: the next socket() fails with EMFILE. */
+	lowest = fcntl(listener, F_DUPFD_CLOEXEC, 0);
+	cr_assert_geq(lowest, 0);
+	close(lowest);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = (rlim_t)lowest;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (i = 0; i < 4; i++) {
+		struct packet *p;
+
+		if (i == 3)
+			c.warn_local.last_ms -= 1000; /* a second later */
+		sb.sport = (uint16_t)(SB_PORT + i);
+		sandbox_send(PACKET_TCP_SYN, 7000 + i * 100, NULL, 0, -1, 1460);
+		p = next_out(500);
+		cr_assert_eq(p->flags, PACKET_TCP_RST | PACKET_TCP_ACK, "SYN %u", i);
+		cr_assert_eq(p->ack, 7000 + i * 100 + 1);
+		cr_assert_eq(p->dport, SB_PORT + i);
+	}
+	pump(20);
+	cr_assert_eq(c.flows.active, 0);
+	cr_assert_eq(c.stats.flows_refused, 4);
+	read_log(log, sizeof(log));
+	cr_assert_eq(count_of(log, "127.0.0.1 port "), 2, "two warnings in:\n%s", log);
+	cr_assert_eq(count_of(log, "cannot connect (Too many open files)"), 2, "%s", log);
+	cr_assert_eq(count_of(log, "at its limit of "), 2, "%s", log);
+	cr_assert_eq(count_of(log, "more since"), 1, "%s", log);
+	cr_assert_neq(
+		strstr(log, "refused in the sandbox (and 2 more since the last such warning)"),
+		NULL, "%s", log);
+}
+
+/* A destination's own refusal is nothing to warn about. */
+Test(tcp, a_refusal_of_the_destination_is_not_logged)
+{
+	static char log[1024];
+
+	cr_redirect_stderr();
+	sb.dport = closed_port();
+	sb.daddr = htonl(INADDR_LOOPBACK);
+	sandbox_send(PACKET_TCP_SYN, 5000, NULL, 0, -1, 1460);
+	cr_assert_eq(next_out(2000)->flags, PACKET_TCP_RST | PACKET_TCP_ACK);
+	cr_assert_eq(read_log(log, sizeof(log)), 0, "logged: %s", log);
 }
 
 Test(tcp, connect_timeout_is_silent)
