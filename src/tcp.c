@@ -959,8 +959,9 @@ static const char *tcp_held_note(char *buf, size_t len, unsigned int held)
 }
 
 /*
- * Why the handler itself could not open a connection, into @buf, or NULL if
- * @err is not of that kind
+ * Why the handler itself could not open a connection, into @buf if it is
+ * given (the only case that asks the kernel), or NULL if @err is not of that
+ * kind
  */
 static const char *tcp_local_failure(int err, char *buf, size_t len)
 {
@@ -968,7 +969,7 @@ static const char *tcp_local_failure(int err, char *buf, size_t len)
 
 	switch (err) {
 	case EMFILE:
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		if (buf && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
 			snprintf(buf, len,
 				 "the handler is at its limit of %llu open files, one per "
 				 "connection (the hard limit: ulimit -Hn)",
@@ -1000,13 +1001,14 @@ static const char *tcp_local_failure(int err, char *buf, size_t len)
 static void tcp_connect_refused(struct ctx *c, struct flow *f, int err)
 {
 	char addr[INET6_ADDRSTRLEN], note[64], buf[128];
-	const char *why = tcp_local_failure(err, buf, sizeof(buf));
 	unsigned int held;
 
-	if (why && tcp_warn_due(c, &c->warn_local, &held)) {
+	/* The description only once the warning is due: a flood of failures asks nothing. */
+	if (tcp_local_failure(err, NULL, 0) && tcp_warn_due(c, &c->warn_local, &held)) {
 		inet_ntop(f->key.family, &f->key.remote_addr, addr, sizeof(addr));
 		log_warn("%s port %u: cannot connect (%s): %s; refused in the sandbox%s", addr,
-			 f->key.remote_port, strerror(err), why,
+			 f->key.remote_port, strerror(err),
+			 tcp_local_failure(err, buf, sizeof(buf)),
 			 tcp_held_note(note, sizeof(note), held));
 	}
 	c->stats.flows_refused++;
