@@ -88,3 +88,36 @@ host() {
 	shift
 	"${AS[@]}" timeout -k 5 "$limit" "$@"
 }
+
+# t_handler_fds BODY OUTFILE: run the shell commands BODY in the sandbox, with
+# the caller's client() (LIMIT_S COMMAND...) and PMS_OPTS, output to OUTFILE,
+# and count the handler's open fds just before BODY and once it is over (when
+# they are back to the count before, or after 10 s). Sets T_FDS_BEFORE and
+# T_FDS_AFTER, empty if the handler was not found. Needs $TMP and $PMS.
+t_handler_fds() {
+	local dir pid handler=
+	dir=$(mktemp -d "$TMP/fds.XXXXXX") && chmod 0777 "$dir" || return 1
+	cat >"$dir/run.sh" <<-EOS
+		w() { n=0; while [ ! -e "$dir/\$1" ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n + 1)); done; }
+		: >"$dir/ready"; w go
+		$1
+		: >"$dir/done"; w end
+	EOS
+	chmod 0644 "$dir/run.sh"
+	client 120 sh "$dir/run.sh" >"$2" 2>&1 &
+	pid=$!
+	T_FDS_BEFORE= T_FDS_AFTER=
+	count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+	if t_wait_for 10 test -e "$dir/ready"; then
+		handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
+		[ -n "$handler" ] && T_FDS_BEFORE=$(count "$handler")
+	fi
+	: >"$dir/go"
+	t_wait_for 100 test -e "$dir/done"
+	if [ -n "$T_FDS_BEFORE" ]; then
+		t_wait_for 10 sh -c "[ \$(find /proc/$handler/fd -mindepth 1 -maxdepth 1 | wc -l) -le $T_FDS_BEFORE ]"
+		T_FDS_AFTER=$(count "$handler")
+	fi
+	: >"$dir/end"
+	wait "$pid"
+}

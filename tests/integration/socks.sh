@@ -18,6 +18,7 @@
 #   - SIGHUP: new rules for new connections, open ones untouched, a broken
 #     file keeps the rules in force
 #   - --check, rule file errors, --tsocks-conf
+#   - no fd left behind by connections that end every way through the server
 #
 # Runs as root (exit 77 otherwise): it creates the namespaces, starts the
 # servers and sets a random password on the SOCKS test account
@@ -58,7 +59,7 @@ BUSYBOX=$(command -v busybox || true)
 # The client's binaries and rule files go where the test user can read them.
 TMP=$(mktemp -d /tmp/pmsocks-ns-socks.XXXXXX)
 chmod 0755 "$TMP"
-for f in "$PMS" "$HELPERS"/{connprobe,blast}; do
+for f in "$PMS" "$HELPERS"/{connprobe,blast,echoload}; do
 	if ! cp "$f" "$TMP/"; then
 		echo "FAIL: $f is missing (build first)"
 		rm -rf "$TMP"
@@ -66,7 +67,7 @@ for f in "$PMS" "$HELPERS"/{connprobe,blast}; do
 	fi
 done
 cp "$here/../../policy/pmsocks-ns.conf" "$TMP/policy.conf"
-chmod 0755 "$TMP/${PMS##*/}" "$TMP/connprobe" "$TMP/blast"
+chmod 0755 "$TMP/${PMS##*/}" "$TMP/connprobe" "$TMP/blast" "$TMP/echoload"
 chmod 0644 "$TMP/policy.conf"
 AS=()
 if [ "$who" = user ]; then
@@ -482,6 +483,33 @@ out=$(client 15 socat -u "TCP4:$FAR4:8001" -)
 t_eq "--tsocks-conf: the far host through danted" "$FWTOPO_FW_EXT_V4" "$out"
 out=$(client 15 socat -u "TCP4:$FW4:8002" -)
 t_eq "--tsocks-conf: the local network directly" "$FWTOPO_HOST_V4" "$out"
+
+# --- Nothing is left behind ----------------------------------------------------
+# Each flow through a SOCKS server holds one socket to it, given up when the
+# server or the destination fails as well as when the connection ends: after
+# connections that end every way (direct, denied, past a closed server, each
+# REP code, every server down, timed out, 200 at once), the handler holds as
+# many fds as before the first.
+echo "# no fd left behind"
+PMS_OPTS=(--connect-timeout 1 -c "$(rules leak.conf \
+	"direct $NET_FW4" \
+	"deny $NET_FAR4 eq 7" \
+	"sockd @=$FW4:1090,$FW4 $NET_FAR4" \
+	"sockd @=$FW4:1090,$FW4:1091 198.18.33.0/24" \
+	"sockd @=[$FW6] fd42:31::/64" \
+	"sockd @=[$FW6] fd42:33::/64")")
+t_handler_fds "
+	for d in $FW4:8002 $FAR4:7 $FAR4:7000 $FAR4:9 $FAR4:13 $FWTOPO_HOSTUNREACH_V4:80 \\
+		198.18.33.5:80 $FAR6:7000 $FWTOPO_NETUNREACH_V6:80 $FWTOPO_SILENT_V4:80; do
+		$TMP/connprobe \${d%:*} \${d##*:}
+	done
+	$TMP/echoload $FAR4 7000 200 16K 60 2>&1 | tail -n 1" "$TMP/leak.out"
+out=$(tr '\n' ' ' <"$TMP/leak.out")
+t_match "no fd left behind: the connections ended every way" \
+	"^ok .*ECONNREFUSED .*ok .*ECONNREFUSED .*ECONNREFUSED .*EHOSTUNREACH .*ECONNREFUSED .*ok .*ENETUNREACH .*ETIMEDOUT .*conns=200 ok=200 failed=0" \
+	"$out"
+t_eq "no fd left behind: the handler's open fds after them, as before (${T_FDS_BEFORE:-?})" \
+	"${T_FDS_BEFORE:-no handler found}" "${T_FDS_AFTER:-no handler found}"
 
 # In a sanitizer build, a report on any run fails the test.
 cat "$TMP/hup.log" >>"$TMP/all.log" 2>/dev/null
