@@ -89,6 +89,9 @@ host() {
 	"${AS[@]}" timeout -k 5 "$limit" "$@"
 }
 
+# t_fd_count PID: how many files process PID has open
+t_fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
 # t_handler_fds BODY OUTFILE: run the shell commands BODY in the sandbox, with
 # the caller's client() (LIMIT_S COMMAND...) and PMS_OPTS, output to OUTFILE,
 # and count the handler's open fds just before BODY and once it is over (when
@@ -107,16 +110,15 @@ t_handler_fds() {
 	client 120 sh "$dir/run.sh" >"$2" 2>&1 &
 	pid=$!
 	T_FDS_BEFORE= T_FDS_AFTER=
-	count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 	if t_wait_for 10 test -e "$dir/ready"; then
 		handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
-		[ -n "$handler" ] && T_FDS_BEFORE=$(count "$handler")
+		[ -n "$handler" ] && T_FDS_BEFORE=$(t_fd_count "$handler")
 	fi
 	: >"$dir/go"
 	t_wait_for 100 test -e "$dir/done"
 	if [ -n "$T_FDS_BEFORE" ]; then
 		t_wait_for 10 sh -c "[ \$(find /proc/$handler/fd -mindepth 1 -maxdepth 1 | wc -l) -le $T_FDS_BEFORE ]"
-		T_FDS_AFTER=$(count "$handler")
+		T_FDS_AFTER=$(t_fd_count "$handler")
 	fi
 	: >"$dir/end"
 	wait "$pid"
