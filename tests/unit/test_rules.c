@@ -794,6 +794,7 @@ Test(rules, load_reads_a_file_and_names_a_missing_one)
 	cr_assert_eq(rules_load(&rs, path, NULL, err, sizeof(err)), -EINVAL);
 	cr_assert(strstr(err, ":3:13: expected a mask after '1.2.3.4'"), "%s", err);
 	cr_assert_eq(strncmp(err, path, strlen(path)), 0, "%s", err);
+	unlink(path);
 	make_file(path, sizeof(path), "direct 10.0.0.0/8\nsockd 0.0.0.0/0\n");
 	cr_assert_eq(rules_load(&rs, path, NULL, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(rs.n, 2);
