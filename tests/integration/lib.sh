@@ -92,6 +92,9 @@ host() {
 # t_fd_count PID: how many files process PID has open
 t_fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
+# t_fds_at_most PID N: process PID has at most N files open
+t_fds_at_most() { [ "$(t_fd_count "$1")" -le "$2" ]; }
+
 # t_handler_fds BODY OUTFILE: run the shell commands BODY in the sandbox, with
 # the caller's client() (LIMIT_S COMMAND...) and PMS_OPTS, output to OUTFILE,
 # and count the handler's open fds just before BODY and once it is over (when
@@ -117,7 +120,7 @@ t_handler_fds() {
 	: >"$dir/go"
 	t_wait_for 100 test -e "$dir/done"
 	if [ -n "$T_FDS_BEFORE" ]; then
-		t_wait_for 10 sh -c "[ \$(find /proc/$handler/fd -mindepth 1 -maxdepth 1 | wc -l) -le $T_FDS_BEFORE ]"
+		t_wait_for 10 t_fds_at_most "$handler" "$T_FDS_BEFORE"
 		T_FDS_AFTER=$(t_fd_count "$handler")
 	fi
 	: >"$dir/end"
