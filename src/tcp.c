@@ -731,8 +731,16 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 	}
 	f->rcv_nxt += (uint32_t)n;
 	f->bytes_to_host += (uint64_t)n;
-	if (f->window_sent >= (uint32_t)n)
-		f->window_sent -= (uint32_t)n;
+	/*
+	 * What is left of the window. The sandbox may have sent a little past
+	 * it: to the right edge of an earlier ACK, which a window rounded down
+	 * to its scale moved left by up to 2^wscale - 1 bytes. Nothing is left
+	 * then, and the next ACK takes a fresh look at the socket; keeping the
+	 * old figure would promise the whole of it again, beyond the socket's
+	 * room, and the data the socket then refuses costs the sandbox a
+	 * stall of one or more retransmission timeouts.
+	 */
+	f->window_sent = f->window_sent > (uint32_t)n ? f->window_sent - (uint32_t)n : 0;
 	if ((size_t)n < len) {
 		/*
 		 * The window promised more than the socket took (memory

@@ -880,6 +880,73 @@ Test(tcp, full_socket_closes_our_window_and_reopens_it)
 	cr_assert_gt(captured[n_captured - 1].p.window, 0);
 }
 
+/* The last segment the handler sent, after pumping for it. */
+static struct packet *latest_out(void)
+{
+	struct packet *p = next_out(500);
+
+	while (n_captured > n_seen)
+		p = next_out(0);
+	return p;
+}
+
+/*
+ * A sender may send up to the right edge of any ACK it had when it sent.
+ * Our windows are scaled by 2^TCP_WSCALE, and one rounded down to the scale
+ * moves that edge left by up to 2^TCP_WSCALE - 1 bytes while data up to the
+ * earlier edge is in flight: it is taken. What is left of the window is
+ * then nothing, not the whole of it again: a window promised again without
+ * a look at the socket ran past its room, and the data it refused cost the
+ * sandbox retransmission timeouts (a one-stream upload stalled for 1.5 s).
+ */
+Test(tcp, data_up_to_an_earlier_right_edge_is_taken_and_not_promised_again)
+{
+	static uint8_t chunk[60000], frame[65536 + 128];
+	uint32_t window = 1, rest, first, flow;
+	int buf = 65536, i, overran = 0;
+	struct packet *p;
+
+	connect_flow(100, 7);
+	flow = established_flow();
+	/* A server that does not read, into a small buffer: the handler's socket fills. */
+	cr_assert_eq(setsockopt(server, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf)), 0);
+	fill(chunk, sizeof(chunk), 9);
+	for (i = 0; i < 2000 && (window > 100000 || i == 0); i++) {
+		sandbox_data(chunk, window < sizeof(chunk) ? window : sizeof(chunk));
+		window = (uint32_t)latest_out()->window << TCP_WSCALE;
+	}
+	for (i = 0; i < 1000 && window >= 512; i++) {
+		/*
+		 * A little over half the window, so that the ACK takes a fresh
+		 * look at the socket and leaves what is left of the window at
+		 * 64 past a multiple of 128; then the rest, up to the first
+		 * ACK's edge, whatever the second said.
+		 */
+		rest = ((window / 2 - 128) & ~127U) + 64;
+		first = window - rest;
+		sandbox_data(chunk, first);
+		p = latest_out();
+		cr_assert_eq(p->ack, sb.seq);
+		sandbox_send_from(frame, sizeof(frame), PACKET_TCP_ACK | PACKET_TCP_PSH, sb.seq,
+				  chunk, rest, -1, 0);
+		sb.seq += rest;
+		if (((uint32_t)p->window << TCP_WSCALE) < rest) {
+			/* The second ACK moved the edge left, and the rest went past it. */
+			overran++;
+			cr_assert_eq(c.flows.flows[flow].window_sent, 0,
+				     "round %d: nothing is left of a window the sandbox went past",
+				     i);
+		}
+		tcp_flush_acks(&c);
+		p = latest_out();
+		cr_assert_eq(p->ack, sb.seq, "round %d: data within an edge we gave is taken", i);
+		window = (uint32_t)p->window << TCP_WSCALE;
+	}
+	cr_assert_gt(overran, 0, "the test went past a rounded-down edge");
+	cr_assert_lt(window, 512, "the window closed as the socket filled");
+	cr_assert_eq(c.stats.partial_writes, 0);
+}
+
 Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 {
 	static uint8_t chunk[60000];
