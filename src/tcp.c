@@ -189,8 +189,40 @@ static uint32_t tcp_window_limit(const struct ctx *c, const struct flow *f, uint
 }
 
 /*
+ * tcp_dropped() - Data of the sandbox's up to @end was dropped: the socket
+ * refused it, or it came after a hole
+ *
+ * The sandbox sends it again once our ACKs ask for it. Without SACK, a
+ * sender recovers one segment per ACK (NewReno, RFC 6582), and new data it
+ * sends meanwhile, if dropped too, only comes back after a retransmission
+ * timeout: 200 ms or more, and as many times over as it happens. So until
+ * all it has sent is taken, the window ends where that does: it can resend,
+ * but sends nothing new. The right edge moves left then, which a sender has
+ * to cope with (RFC 9293 MUST-34): what lies beyond would be dropped anyway.
+ * Not to zero, though: a zero window is never a duplicate ACK to Linux, and
+ * it takes three of those to resend at once.
+ */
+static void tcp_dropped(struct flow *f, uint32_t end, unsigned int segs)
+{
+	if (f->flags & FLOW_F_DROPPED) {
+		/* The edge stays, so that ACKs for more holes are duplicates. */
+		if (seq_lt(f->dropped_high, end))
+			f->dropped_high = end;
+		segs += f->dropped_segs;
+		f->dropped_segs = (uint8_t)(segs < UINT8_MAX ? segs : UINT8_MAX);
+		return;
+	}
+	f->flags |= FLOW_F_DROPPED;
+	f->dropped_high = end;
+	f->dropped_segs = (uint8_t)(segs < UINT8_MAX ? segs : UINT8_MAX);
+	f->window_sent = 0;
+	f->window_fresh = 0;
+}
+
+/*
  * The window to advertise, never moving the right edge left (the sandbox may
- * already have sent up to it), limited by what the field can carry.
+ * already have sent up to it) unless data was dropped (tcp_dropped()),
+ * limited by what the field can carry.
  * window_sent is what is left of the last window, relative to rcv_nxt now.
  */
 static uint16_t tcp_window_field(const struct ctx *c, struct flow *f, uint32_t *window_out,
@@ -198,6 +230,18 @@ static uint16_t tcp_window_field(const struct ctx *c, struct flow *f, uint32_t *
 {
 	uint32_t space;
 
+	if (f->flags & FLOW_F_REFUSED) {
+		/*
+		 * The socket just refused data: nothing would be taken now.
+		 * A zero window also never counts as a duplicate ACK (Linux
+		 * takes it as a window update), so these ACKs cannot make the
+		 * sandbox think segments came out of order. Room comes with
+		 * EPOLLOUT (tcp_sock_event()).
+		 */
+		*low = true;
+		*window_out = 0;
+		return 0;
+	}
 	/*
 	 * A look at the socket costs a system call. While at least half of
 	 * the window last computed from it is unused, what is left of that
@@ -212,6 +256,14 @@ static uint16_t tcp_window_field(const struct ctx *c, struct flow *f, uint32_t *
 		return (uint16_t)(f->window_sent >> f->our_wscale);
 	}
 	space = tcp_window_limit(c, f, tcp_sock_space(f, low));
+	if (f->flags & FLOW_F_DROPPED) {
+		/* Up to the end of what the sandbox has sent (tcp_dropped()), in whole units */
+		uint32_t unit = 1U << f->our_wscale, sent = f->dropped_high - f->rcv_nxt;
+
+		sent = (sent + unit - 1) & ~(unit - 1);
+		if (space > sent)
+			space = sent;
+	}
 	if (f->state == FLOW_TCP_ESTABLISHED && space < f->window_sent)
 		space = f->window_sent & ~((1U << f->our_wscale) - 1);
 	*window_out = space;
@@ -704,6 +756,7 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 			   size_t len)
 {
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = iovcnt};
+	size_t taken, i;
 	ssize_t n;
 
 	/*
@@ -731,6 +784,10 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 	}
 	f->rcv_nxt += (uint32_t)n;
 	f->bytes_to_host += (uint64_t)n;
+	if ((f->flags & FLOW_F_DROPPED) && !seq_lt(f->rcv_nxt, f->dropped_high)) {
+		f->flags &= (uint16_t)~FLOW_F_DROPPED; /* all of it is back: open the window */
+		f->window_fresh = 0;
+	}
 	/*
 	 * What is left of the window. The sandbox may have sent a little past
 	 * it: to the right edge of an earlier ACK, which a window rounded down
@@ -744,14 +801,20 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 	if ((size_t)n < len) {
 		/*
 		 * The window promised more than the socket took (memory
-		 * pressure): the sandbox must send the rest again. Advertise
-		 * what the socket really has from now on, and once it has room,
-		 * ask for the rest with duplicate ACKs (tcp_sock_event()) rather
-		 * than leave the sandbox to its retransmission timeout.
+		 * pressure): the sandbox must send the rest again. The window
+		 * ends where its data does (tcp_dropped()), and once the socket
+		 * has room, duplicate ACKs ask for the rest (tcp_sock_event())
+		 * rather than leave the sandbox to its retransmission timeout.
 		 */
 		c->stats.partial_writes++;
 		f->flags |= FLOW_F_REFUSED;
+		f->window_sent = 0;
 		f->window_fresh = 0;
+		/* The segments not taken whole: the first one refused and those after it. */
+		for (i = 0, taken = (size_t)n; i < iovcnt && taken >= iov[i].iov_len; i++)
+			taken -= iov[i].iov_len;
+		tcp_dropped(f, f->rcv_nxt + (uint32_t)(len - (size_t)n),
+			    (unsigned int)(iovcnt - i));
 		tcp_want_out(c, f);
 	}
 	return n;
@@ -809,7 +872,7 @@ void tcp_tun_flush(struct ctx *c)
 	n = tcp_to_host(c, f, c->held_iov, segs, len);
 	if (n < 0)
 		return;
-	if ((size_t)n == len && segs == 1)
+	if ((size_t)n == len && segs == 1 && !(f->flags & FLOW_F_DROPPED))
 		tcp_queue_ack_later(c, f);
 	else
 		tcp_queue_ack(c, f);
@@ -833,8 +896,22 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		return;
 	}
 	if (seq_lt(f->rcv_nxt, seq)) {
-		/* A hole before this segment: drop it, duplicate ACK for fast retransmit. */
-		tcp_send_ctl(c, f, PACKET_TCP_ACK);
+		/*
+		 * A hole before this segment: drop it, and send a duplicate ACK
+		 * for fast retransmit. The first one moves the window's edge
+		 * (tcp_dropped()), which makes it a window update, not a
+		 * duplicate: one more then.
+		 * Not while the socket has no room: the segment resent would
+		 * be refused, and asking comes with room (tcp_sock_event()).
+		 */
+		bool first = !(f->flags & FLOW_F_DROPPED);
+
+		tcp_dropped(f, seq + (uint32_t)len + fin, 1);
+		if (!(f->flags & FLOW_F_REFUSED)) {
+			if (first)
+				tcp_send_ctl(c, f, PACKET_TCP_ACK);
+			tcp_send_ctl(c, f, PACKET_TCP_ACK);
+		}
 		return;
 	}
 	skip = f->rcv_nxt - seq;
@@ -863,7 +940,8 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		f->rcv_nxt++;
 		f->flags |= FLOW_F_SANDBOX_FIN;
 	}
-	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin)
+	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin &&
+	    !(f->flags & FLOW_F_DROPPED))
 		tcp_queue_ack_later(c, f); /* all of it taken */
 	else
 		tcp_queue_ack(c, f);
@@ -1331,14 +1409,19 @@ void tcp_tun_input(struct ctx *c, const struct packet *p)
  * again: three duplicate ACKs of where we are make the sandbox retransmit
  * from there at once (fast retransmit, RFC 5681 3.2), as a receiver that
  * lost a segment would have it do, instead of after its retransmission
- * timeout of 200 ms or more. They repeat the window just advertised, or
- * they would count as window updates rather than duplicates.
+ * timeout. They repeat the window just advertised, or they would count as
+ * window updates rather than duplicates. Only with three segments or more
+ * dropped: a sender without SACK counts no more duplicates than it has
+ * segments out, and takes more as a sign that its segments were reordered,
+ * after which it wants more of them before it resends at all. With fewer,
+ * its retransmission timeout resends, 20 ms on the sandbox's routes (nl.c).
  */
 static void tcp_ask_again(struct ctx *c, struct flow *f)
 {
 	int i;
 
-	f->flags &= (uint16_t)~FLOW_F_REFUSED;
+	if (!(f->flags & FLOW_F_DROPPED) || f->dropped_segs < 3)
+		return;
 	for (i = 0; i < 3 && f->state == FLOW_TCP_ESTABLISHED; i++)
 		tcp_send_ctl(c, f, PACKET_TCP_ACK);
 }
@@ -1380,11 +1463,11 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 	if (f->state != FLOW_TCP_ESTABLISHED)
 		return; /* data waits for the end of the handshake */
 	if ((events & EPOLLOUT) && (f->flags & FLOW_F_WANT_OUT)) {
+		bool low, refused = f->flags & FLOW_F_REFUSED;
 		uint32_t window;
-		bool low;
 
 		/* Space freed (or the event predates the last write): update the window. */
-		f->flags &= (uint16_t)~FLOW_F_WANT_OUT;
+		f->flags &= (uint16_t) ~(FLOW_F_WANT_OUT | FLOW_F_REFUSED);
 		f->window_fresh = 0;
 		tcp_window_field(c, f, &window, &low);
 		if (window > f->window_sent) {
@@ -1398,8 +1481,10 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 			tcp_want_out(c, f);
 		}
 		/* Duplicates of a zero window would count as window updates: wait for room. */
-		if ((f->flags & FLOW_F_REFUSED) && f->window_sent)
+		if (refused && f->window_sent)
 			tcp_ask_again(c, f);
+		else if (refused)
+			f->flags |= FLOW_F_REFUSED;
 	}
 	tcp_host_to_sandbox(c, f);
 }

@@ -48,6 +48,7 @@ struct flow {
 	uint32_t rcv_nxt;      /* next byte expected from the sandbox: what we ACK */
 	uint32_t window_sent;  /* last window we advertised, in bytes */
 	uint32_t window_fresh; /* the last one computed from the socket; 0: look again */
+	uint32_t dropped_high; /* FLOW_F_DROPPED: the end of what the sandbox has sent */
 	/* host -> sandbox */
 	uint32_t seq_una;	 /* oldest byte the sandbox has not acknowledged */
 	uint32_t seq_nxt;	 /* next byte to send */
@@ -68,6 +69,7 @@ struct flow {
 	uint8_t socks_version;	   /* 4 or 5 */
 	uint8_t socks_any_version; /* plain "sockd": SOCKS5, falling back to 4 */
 	uint8_t our_wscale;	   /* here, where the struct had padding */
+	uint8_t dropped_segs;	   /* FLOW_F_DROPPED: how many segments, at most 255 */
 
 	uint64_t bytes_to_host, bytes_to_sandbox;
 };
@@ -76,17 +78,18 @@ struct rule;
 
 /* FIN from the sandbox taken: host socket shut down for writing */
 #define FLOW_F_SANDBOX_FIN 0x01
-#define FLOW_F_HOST_EOF	   0x02	 /* the host socket has no more data */
-#define FLOW_F_FIN_SENT	   0x04	 /* our FIN is in seq_nxt */
-#define FLOW_F_FIN_ACKED   0x08	 /* the sandbox acknowledged our FIN */
-#define FLOW_F_WANT_OUT	   0x10	 /* EPOLLOUT armed: waiting for send space */
-#define FLOW_F_ACK_NOW	   0x20	 /* an ACK to the sandbox is due */
-#define FLOW_F_HOST_DATA   0x40	 /* the host socket may have data (or EOF) not yet sent */
-#define FLOW_F_HOST_HUP	   0x80	 /* the host peer closed: EOF follows the data */
-#define FLOW_F_ACK_LATER   0x100 /* an ACK is due, but may ride on a reply (tcp_queue_ack_later) */
-#define FLOW_F_PEEK_OFF	   0x200 /* SO_PEEK_OFF is on for the socket (tcp_peek) */
-#define FLOW_F_NODELAY	   0x400 /* TCP_NODELAY is on for the socket (tcp_to_host) */
-#define FLOW_F_REFUSED	   0x800 /* the socket refused data: ask for it again (tcp_sock_event) */
+#define FLOW_F_HOST_EOF	   0x02	  /* the host socket has no more data */
+#define FLOW_F_FIN_SENT	   0x04	  /* our FIN is in seq_nxt */
+#define FLOW_F_FIN_ACKED   0x08	  /* the sandbox acknowledged our FIN */
+#define FLOW_F_WANT_OUT	   0x10	  /* EPOLLOUT armed: waiting for send space */
+#define FLOW_F_ACK_NOW	   0x20	  /* an ACK to the sandbox is due */
+#define FLOW_F_HOST_DATA   0x40	  /* the host socket may have data (or EOF) not yet sent */
+#define FLOW_F_HOST_HUP	   0x80	  /* the host peer closed: EOF follows the data */
+#define FLOW_F_ACK_LATER   0x100  /* an ACK is due, but may ride on a reply (tcp_queue_ack_later) */
+#define FLOW_F_PEEK_OFF	   0x200  /* SO_PEEK_OFF is on for the socket (tcp_peek) */
+#define FLOW_F_NODELAY	   0x400  /* TCP_NODELAY is on for the socket (tcp_to_host) */
+#define FLOW_F_REFUSED	   0x800  /* the socket refused data: ask for it again (tcp_sock_event) */
+#define FLOW_F_DROPPED	   0x1000 /* sandbox data up to dropped_high was dropped (tcp_dropped) */
 
 struct flow_table {
 	struct flow *flows;

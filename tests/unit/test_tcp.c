@@ -133,6 +133,16 @@ static struct packet *next_out(int wait_ms)
 	return &captured[n_seen++].p;
 }
 
+/* The last segment the handler sent, after pumping for it. */
+static struct packet *latest_out(void)
+{
+	struct packet *p = next_out(500);
+
+	while (n_captured > n_seen)
+		p = next_out(0);
+	return p;
+}
+
 static void no_more_out(int wait_ms)
 {
 	pump(wait_ms);
@@ -761,32 +771,111 @@ Test(tcp, a_full_ring_is_written)
 	server_expect(all + CTX_HOLD_MAX, 1);
 }
 
+/*
+ * After data was dropped, the window of @p ends at @end, where what the
+ * sandbox has sent ends, rounded up to the window's unit: it may send that
+ * again, and nothing new.
+ */
+static void window_ends_at(const struct packet *p, uint32_t end)
+{
+	uint32_t edge = p->ack + ((uint32_t)p->window << TCP_WSCALE);
+
+	cr_assert((int32_t)(edge - end) >= 0 && (int32_t)(edge - end) < (1 << TCP_WSCALE),
+		  "the window ends at %u, not where the sandbox's data does (%u)", edge, end);
+}
+
 Test(tcp, out_of_order_and_duplicate_segments)
 {
 	uint8_t data[300];
 	uint32_t base;
+	uint16_t win_field;
 	struct packet *p;
 
 	connect_flow(100, 7);
 	fill(data, sizeof(data), 3);
 	base = sb.seq;
-	/* The second 100 bytes before the first: dropped, duplicate ACK at base. */
+	/*
+	 * The second 100 bytes before the first: dropped. Until they are back,
+	 * the window ends where the sandbox's data does: an update, and a
+	 * duplicate ACK at base follows with the same window.
+	 */
 	sandbox_send(PACKET_TCP_ACK, base + 100, data + 100, 100, -1, 0);
 	p = next_out(200);
 	cr_assert_eq(p->ack, base);
+	window_ends_at(p, base + 200);
+	win_field = p->window;
+	p = next_out(0);
+	cr_assert_eq(p->ack, base);
+	cr_assert_eq(p->window, win_field, "a duplicate, not another window update");
+	no_more_out(20);
 	server_expect_nothing();
-	/* The first 100: taken. */
+	/* The first 100: taken; the second 100 may come again, nothing new yet. */
 	sandbox_send(PACKET_TCP_ACK, base, data, 100, -1, 0);
 	server_expect(data, 100);
-	cr_assert_eq(next_out(200)->ack, base + 100);
+	p = latest_out();
+	cr_assert_eq(p->ack, base + 100);
+	window_ends_at(p, base + 200);
 	/* The first 100 again (a duplicate): ACKed, not written twice. */
 	sandbox_send(PACKET_TCP_ACK, base, data, 100, -1, 0);
 	cr_assert_eq(next_out(200)->ack, base + 100);
 	server_expect_nothing();
-	/* Overlapping retransmission of 50..300: only 100..300 is new. */
+	/* Overlapping retransmission of 50..300: only 100..300 is new; all is back. */
 	sandbox_send(PACKET_TCP_ACK, base + 50, data + 50, 250, -1, 0);
 	server_expect(data + 100, 200);
-	cr_assert_eq(next_out(200)->ack, base + 300);
+	p = latest_out();
+	cr_assert_eq(p->ack, base + 300);
+	cr_assert_gt((uint32_t)p->window << TCP_WSCALE, 1U << TCP_WSCALE, "the window opens again");
+}
+
+/*
+ * Lost between the sandbox and us (a full tun queue, say): the three segments
+ * after the hole get a window update and three duplicate ACKs with one
+ * window, so the sandbox resends at once. Until the hole is filled, each
+ * window leaves room to resend what it has sent and none for anything new,
+ * which would be dropped too and come back only after a timeout.
+ */
+Test(tcp, a_hole_gets_three_duplicate_acks_and_no_room_for_new_data)
+{
+	uint8_t data[4000];
+	uint32_t base, edge;
+	uint16_t win_field;
+	struct packet *p;
+	int i;
+
+	connect_flow(100, 7);
+	fill(data, sizeof(data), 5);
+	base = sb.seq;
+	for (i = 1; i < 4; i++)
+		sandbox_send(PACKET_TCP_ACK, base + 1000 * (uint32_t)i, data + 1000 * i, 1000, -1,
+			     0);
+	p = next_out(200);
+	cr_assert_eq(p->ack, base);
+	window_ends_at(p, base + 2000);
+	win_field = p->window;
+	for (i = 0; i < 3; i++) {
+		p = next_out(0);
+		cr_assert_eq(p->ack, base, "duplicate ACK %d", i + 1);
+		cr_assert_eq(p->window, win_field, "duplicate ACK %d has the same window", i + 1);
+	}
+	no_more_out(20);
+	server_expect_nothing();
+	/* The sandbox resends one segment per ACK (NewReno). */
+	for (i = 0; i < 4; i++) {
+		sandbox_send(PACKET_TCP_ACK, base + 1000 * (uint32_t)i, data + 1000 * i, 1000, -1,
+			     0);
+		server_expect(data + 1000 * i, 1000);
+		p = latest_out();
+		cr_assert_eq(p->ack, base + 1000 * (uint32_t)(i + 1));
+		edge = p->ack + ((uint32_t)p->window << TCP_WSCALE);
+		if (i == 3)
+			break;
+		cr_assert((int32_t)(edge - (base + 1000 * (uint32_t)(i + 2))) >= 0,
+			  "room to resend the next segment");
+		cr_assert((int32_t)(edge - (base + 4000)) < (1 << TCP_WSCALE),
+			  "no room for new data while a segment is missing");
+	}
+	cr_assert((int32_t)(edge - (base + 4000)) >= (1 << TCP_WSCALE),
+		  "all is back: room for more");
 }
 
 Test(tcp, window_scaling_bounds_what_is_in_flight)
@@ -880,16 +969,6 @@ Test(tcp, full_socket_closes_our_window_and_reopens_it)
 	cr_assert_gt(captured[n_captured - 1].p.window, 0);
 }
 
-/* The last segment the handler sent, after pumping for it. */
-static struct packet *latest_out(void)
-{
-	struct packet *p = next_out(500);
-
-	while (n_captured > n_seen)
-		p = next_out(0);
-	return p;
-}
-
 /*
  * A sender may send up to the right edge of any ACK it had when it sent.
  * Our windows are scaled by 2^TCP_WSCALE, and one rounded down to the scale
@@ -947,46 +1026,68 @@ Test(tcp, data_up_to_an_earlier_right_edge_is_taken_and_not_promised_again)
 	cr_assert_eq(c.stats.partial_writes, 0);
 }
 
+/*
+ * Fill the socket behind a server that does not read as the window allows,
+ * then send beyond the window until the socket refuses part of a segment of
+ * @chunk. Return: the ACK after it; *@missing is what it refused, *@sent
+ * what it took.
+ */
+static struct packet *refuse_some(const uint8_t *chunk, uint32_t size, uint32_t *missing,
+				  uint64_t *sent)
+{
+	uint32_t window = 1;
+	struct packet *p = NULL;
+	int i;
+
+	for (i = 0; i < 2000 && window; i++) {
+		uint32_t len = window < size ? window : size;
+
+		sandbox_data(chunk, len);
+		*sent += len;
+		window = (uint32_t)latest_out()->window << TCP_WSCALE;
+	}
+	cr_assert_eq(window, 0);
+	for (i = 0; i < 100 && !c.stats.partial_writes; i++) {
+		sandbox_data(chunk, size);
+		p = latest_out();
+	}
+	cr_assert_eq(c.stats.partial_writes, 1, "the socket refused some at last");
+	cr_assert_not_null(p);
+	*missing = sb.seq - p->ack;
+	cr_assert(*missing > 0 && *missing <= size, "what it refused is not acknowledged");
+	cr_assert_eq(p->window, 0, "it refused: no room");
+	*sent += size * (uint64_t)i - *missing;
+	return p;
+}
+
 Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 {
 	static uint8_t chunk[60000];
-	uint32_t window = 1, ack, win_field, missing;
+	uint32_t ack, missing;
+	uint16_t win_field;
 	uint64_t sent = 0, got = 0;
 	struct packet *p;
 	int i;
 
 	connect_flow(100, 7);
-	/* Fill the socket as the window allows, then send beyond it: the socket refuses. */
 	fill(chunk, sizeof(chunk), 8);
-	for (i = 0; i < 2000 && window; i++) {
-		uint32_t len = window < sizeof(chunk) ? window : sizeof(chunk);
-
-		sandbox_data(chunk, len);
-		sent += len;
-		window = (uint32_t)latest_out()->window << TCP_WSCALE;
-	}
-	cr_assert_eq(window, 0);
-	p = NULL;
-	for (i = 0; i < 100 && !c.stats.partial_writes; i++) {
-		sandbox_data(chunk, sizeof(chunk));
-		p = latest_out();
-	}
-	cr_assert_eq(c.stats.partial_writes, 1, "the socket refused some at last");
-	cr_assert_not_null(p);
-	ack = p->ack;
-	missing = sb.seq - ack;
-	cr_assert(missing > 0 && missing <= sizeof(chunk), "what it refused is not acknowledged");
-	sent += sizeof(chunk) * (uint64_t)i - missing;
+	ack = refuse_some(chunk, sizeof(chunk), &missing, &sent)->ack;
+	/* Sent past the refusal: dropped, and not asked for while the socket is full. */
+	sandbox_data(chunk, 1000);
+	sandbox_data(chunk + 1000, 1000);
 	no_more_out(20);
 	/* An EPOLLOUT while the socket is still full asks for nothing yet. */
 	tcp_sock_event(&c, established_flow(), EPOLLOUT);
 	no_more_out(0);
 
-	/* The server reads: a window update and three duplicate ACKs of the same. */
+	/*
+	 * The server reads: a window update, up to the end of what the
+	 * sandbox has sent and no further, and three duplicate ACKs of it.
+	 */
 	server_drain(&got, UINT64_MAX, n_seen + 4);
 	p = next_out(0);
 	cr_assert_eq(p->ack, ack);
-	cr_assert_gt(p->window, 0, "the window update");
+	window_ends_at(p, sb.seq);
 	win_field = p->window;
 	for (i = 0; i < 3; i++) {
 		p = next_out(0);
@@ -997,11 +1098,56 @@ Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 	}
 	no_more_out(20);
 
-	/* The sandbox retransmits: taken, and the server gets every byte. */
+	/* The sandbox retransmits the refused part: taken; the 2000 bytes after it are still out.
+	 */
 	sandbox_send(PACKET_TCP_ACK, ack, chunk + sizeof(chunk) - missing, missing, -1, 0);
-	p = next_out(500);
+	p = latest_out();
+	cr_assert_eq(p->ack, ack + missing);
+	window_ends_at(p, sb.seq);
+	/* And those, one per ACK: all is back, the window opens, the server gets every byte. */
+	sandbox_send(PACKET_TCP_ACK, ack + missing, chunk, 1000, -1, 0);
+	window_ends_at(latest_out(), sb.seq);
+	sandbox_send(PACKET_TCP_ACK, ack + missing + 1000, chunk + 1000, 1000, -1, 0);
+	p = latest_out();
 	cr_assert_eq(p->ack, sb.seq);
+	cr_assert_gt((uint32_t)p->window << TCP_WSCALE, 1000U + (1U << TCP_WSCALE),
+		     "the window opens again");
+	sent += 2000;
 	sent += missing;
+	server_drain(&got, sent, UINT_MAX);
+	cr_assert_eq(got, sent);
+}
+
+/*
+ * With fewer than three segments dropped, duplicate ACKs cannot make a
+ * sender without SACK resend (it counts no more of them than it has
+ * segments out), and the excess would make it take its segments for
+ * reordered: once the socket has room, only the window update is sent, and
+ * the sandbox's retransmission timeout resends.
+ */
+Test(tcp, refused_with_fewer_than_three_segments_out_sends_no_duplicate_acks)
+{
+	static uint8_t chunk[60000];
+	uint32_t ack, missing;
+	uint64_t sent = 0, got = 0;
+	struct packet *p;
+
+	connect_flow(100, 7);
+	fill(chunk, sizeof(chunk), 9);
+	ack = refuse_some(chunk, sizeof(chunk), &missing, &sent)->ack;
+	sandbox_data(chunk, 1000);
+	no_more_out(20);
+	server_drain(&got, UINT64_MAX, n_seen + 1);
+	p = next_out(0);
+	cr_assert_eq(p->ack, ack);
+	window_ends_at(p, sb.seq);
+	no_more_out(50);
+	/* The timeout's resend is taken as any other. */
+	sandbox_send(PACKET_TCP_ACK, ack, chunk + sizeof(chunk) - missing, missing, -1, 0);
+	sandbox_send(PACKET_TCP_ACK, ack + missing, chunk, 1000, -1, 0);
+	p = latest_out();
+	cr_assert_eq(p->ack, sb.seq);
+	sent += missing + 1000;
 	server_drain(&got, sent, UINT_MAX);
 	cr_assert_eq(got, sent);
 }
