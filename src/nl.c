@@ -8,6 +8,15 @@
  * rather than after duplicate address detection, which a tun without
  * neighbours would only delay) and a default route per family via the
  * gateway, which the handler emulates. Every step names itself on failure.
+ *
+ * The default routes carry a minimum retransmission timeout of
+ * NL_RTO_MIN_MS instead of the kernel's 200 ms. The only peer in the
+ * sandbox is the handler, microseconds away, and the handler drops data of
+ * the command's only when the host socket refuses it (memory pressure) or a
+ * segment was lost before it: most losses come back with duplicate ACKs,
+ * but a sender without SACK cannot resend at once if fewer than three
+ * segments are in flight, and every such loss would stall the connection
+ * for 200 ms or more.
  */
 #include <errno.h>
 #include <linux/if_addr.h>
@@ -22,6 +31,8 @@
 #include <netlink/route/route.h>
 
 #include "pmsocks-ns/nl.h"
+
+#define NL_RTO_MIN_MS 20 /* long enough for a busy handler, short next to 200 ms */
 
 static int nl_link_up(struct nl_sock *sk, const char *name, unsigned int mtu, char *err,
 		      size_t errlen)
@@ -123,7 +134,12 @@ static int nl_route_add_default(struct nl_sock *sk, int ifindex, int family, con
 	rtnl_route_nh_set_ifindex(nh, ifindex);
 	rtnl_route_nh_set_gateway(nh, gw);
 	rtnl_route_add_nexthop(route, nh);
-	ret = rtnl_route_add(sk, route, 0);
+	/* The kernel uses a route's rto_min only if locked, as ip-route(8) does. */
+	ret = rtnl_route_set_metric(route, RTAX_RTO_MIN, NL_RTO_MIN_MS);
+	if (ret >= 0)
+		ret = rtnl_route_set_metric(route, RTAX_LOCK, 1U << RTAX_RTO_MIN);
+	if (ret >= 0)
+		ret = rtnl_route_add(sk, route, 0);
 out:
 	if (ret < 0)
 		snprintf(err, errlen, "cannot add default route via %s: %s", gateway,
