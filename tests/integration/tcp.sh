@@ -291,6 +291,66 @@ for fam in 4 6; do
 	fi
 done
 
+# --- The handler's sockets short of memory --------------------------------------
+# A host socket refuses data the window promised when its memory cgroup (or
+# the whole system) runs short of socket memory. The data dropped then must
+# come back intact, and not only after a retransmission timeout per loss:
+# the handler's TCP memory is capped at 2 MiB (cgroup v1
+# memory.kmem.tcp.limit_in_bytes) for a 256 MiB upload, which must arrive
+# whole within the client's time limit. The sandbox's own sockets stay
+# outside the cap. How fast it goes is for scripts/bench (pressure).
+MP_CG=/sys/fs/cgroup/memory/pmsocks-ns-test.$$
+if [ "$direct" = 1 ]; then
+	t_skip "memory pressure: upload with the handler's TCP memory capped" \
+		"no handler without the sandbox"
+elif ! mkdir "$MP_CG" 2>/dev/null ||
+	! echo $((2 << 20)) >"$MP_CG/memory.kmem.tcp.limit_in_bytes" 2>/dev/null; then
+	rmdir "$MP_CG" 2>/dev/null
+	t_skip "memory pressure: upload with the handler's TCP memory capped" \
+		"no cgroup v1 memory controller with memory.kmem.tcp.limit_in_bytes here"
+else
+	topo_at_exit "rmdir '$MP_CG' 2>/dev/null"
+	mp_sha=$("$HELPERS/blast" 256M 43 | sha256sum | awk '{ print $1 }')
+	port=7190
+	topo_start "$TMP/mp.out" sh -c "socat -u TCP4-LISTEN:$port,reuseaddr - | sha256sum"
+	srv=$TOPO_PID
+	mp_dir=$(mktemp -d "$TMP/mp.XXXXXX") && chmod 0777 "$mp_dir"
+	if topo_wait_listen "$port"; then
+		PMS_OPTS=(-v -v)
+		client 90 sh -c "while [ ! -e $mp_dir/go ]; do sleep 0.05; done
+			$TMP/blast 256M 43 | socat -u - TCP4:$TOPO_V4:$port" 2>"$mp_dir/err" &
+		mp_pid=$!
+		PMS_OPTS=()
+		handler=
+		t_wait_for 10 sh -c "pgrep -n -f '^$TMP/${PMS##*/}' >/dev/null" &&
+			handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
+		in_cg=no
+		[ -n "$handler" ] && echo "$handler" >"$MP_CG/tasks" &&
+			grep -qx "$handler" "$MP_CG/tasks" && in_cg=yes
+		t0=$(now_ms)
+		: >"$mp_dir/go"
+		wait "$mp_pid"
+		rc=$?
+		ms=$(($(now_ms) - t0))
+		topo_reap "$srv" 30
+		refused=$(sed -n 's/.* \([0-9]*\) partial writes.*/\1/p' "$mp_dir/err" | tail -n 1)
+		t_eq "memory pressure: the handler ran in the capped cgroup" yes "$in_cg"
+		t_eq "memory pressure: upload 256M: the client finishes" 0 "$rc"
+		t_eq "memory pressure: upload 256M: sha256 at the server equals the sender's" \
+			"$mp_sha" "$(tail -n 1 "$TMP/mp.out" | awk '{ print $1 }')"
+		echo "#   upload 256M with 2 MiB of TCP memory in $ms ms: $(rate 256M "$ms")," \
+			"${refused:-?} writes the socket took only in part"
+		if [ "${refused:-0}" -gt 0 ]; then
+			t_pass "memory pressure: the socket refused data (${refused} partial writes)"
+		else
+			t_skip "memory pressure: the socket refused data" \
+				"2 MiB did not make this kernel refuse any: the check above proved less"
+		fi
+	else
+		t_fail "memory pressure: the server did not start" "$(cat "$TMP/mp.out")"
+	fi
+fi
+
 # --- Busy polling ends with the traffic -------------------------------------
 # After events the handler polls for --busy-poll microseconds (default 50),
 # then sleeps: through seconds of silence after a connection it must use next
