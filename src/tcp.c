@@ -199,8 +199,9 @@ static uint32_t tcp_window_limit(const struct ctx *c, const struct flow *f, uint
  * all it has sent is taken, the window ends where that does: it can resend,
  * but sends nothing new. The right edge moves left then, which a sender has
  * to cope with (RFC 9293 MUST-34): what lies beyond would be dropped anyway.
- * Not to zero, though: a zero window is never a duplicate ACK to Linux, and
- * it takes three of those to resend at once.
+ * Not to zero, though (unless the socket has just refused, tcp_window_field()):
+ * a zero window is never a duplicate ACK to Linux, and it takes three of
+ * those to resend at once.
  */
 static void tcp_dropped(struct flow *f, uint32_t end, unsigned int segs)
 {
@@ -217,6 +218,15 @@ static void tcp_dropped(struct flow *f, uint32_t end, unsigned int segs)
 	f->dropped_segs = (uint8_t)(segs < UINT8_MAX ? segs : UINT8_MAX);
 	f->window_sent = 0;
 	f->window_fresh = 0;
+}
+
+/* rcv_nxt moved: once all that was dropped is back, the window opens again. */
+static void tcp_dropped_check(struct flow *f)
+{
+	if ((f->flags & FLOW_F_DROPPED) && !seq_lt(f->rcv_nxt, f->dropped_high)) {
+		f->flags &= (uint16_t)~FLOW_F_DROPPED;
+		f->window_fresh = 0;
+	}
 }
 
 /*
@@ -784,10 +794,7 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 	}
 	f->rcv_nxt += (uint32_t)n;
 	f->bytes_to_host += (uint64_t)n;
-	if ((f->flags & FLOW_F_DROPPED) && !seq_lt(f->rcv_nxt, f->dropped_high)) {
-		f->flags &= (uint16_t)~FLOW_F_DROPPED; /* all of it is back: open the window */
-		f->window_fresh = 0;
-	}
+	tcp_dropped_check(f);
 	/*
 	 * What is left of the window. The sandbox may have sent a little past
 	 * it: to the right edge of an earlier ACK, which a window rounded down
@@ -939,6 +946,7 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		shutdown(f->sock, SHUT_WR);
 		f->rcv_nxt++;
 		f->flags |= FLOW_F_SANDBOX_FIN;
+		tcp_dropped_check(f);
 	}
 	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin &&
 	    !(f->flags & FLOW_F_DROPPED))

@@ -878,6 +878,30 @@ Test(tcp, a_hole_gets_three_duplicate_acks_and_no_room_for_new_data)
 		  "all is back: room for more");
 }
 
+/* A FIN after a hole: once the data and the FIN are back, nothing is counted as dropped. */
+Test(tcp, a_fin_after_a_hole_ends_the_recovery)
+{
+	uint8_t data[200];
+	uint32_t base;
+	struct packet *p;
+
+	connect_flow(100, 7);
+	fill(data, sizeof(data), 4);
+	base = sb.seq;
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_FIN, base + 100, data + 100, 100, -1, 0);
+	sandbox_send(PACKET_TCP_ACK, base, data, 100, -1, 0);
+	server_expect(data, 100);
+	p = latest_out();
+	cr_assert_eq(p->ack, base + 100);
+	window_ends_at(p, base + 201);
+	sandbox_send(PACKET_TCP_ACK | PACKET_TCP_FIN, base + 100, data + 100, 100, -1, 0);
+	server_expect(data + 100, 100);
+	p = latest_out();
+	cr_assert_eq(p->ack, base + 201, "the data and the FIN are taken");
+	cr_assert_eq(c.flows.flows[established_flow()].flags & FLOW_F_DROPPED, 0,
+		     "nothing is left to recover");
+}
+
 Test(tcp, window_scaling_bounds_what_is_in_flight)
 {
 	static uint8_t down[20000];
