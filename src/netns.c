@@ -310,11 +310,49 @@ static int netns_write_sysctl(const char *path, unsigned int value)
 }
 
 /*
+ * The sandbox's TCP send buffers grow to NETNS_TCP_WMEM_MAX at most. Their
+ * only peer is the handler, microseconds away: a few 64 KiB segments in
+ * flight keep it busy, and what the command writes beyond that waits in the
+ * host socket anyway. The kernel's 4 MiB would only hold memory twice, and
+ * where the command shares a memory cgroup with the handler, its buffers
+ * could take all of it: the host socket, short of memory, then offers the
+ * command less than a segment, which a Linux sender sends only on its
+ * persist timer, one segment every 200 ms or so.
+ */
+#define NETNS_TCP_WMEM_MAX (1U << 20)
+
+static void netns_cap_tcp_wmem(void)
+{
+	const char *path = "/proc/sys/net/ipv4/tcp_wmem";
+	unsigned int min, def, max;
+	char text[64];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, text, sizeof(text) - 1);
+	if (n > 0) {
+		text[n] = '\0';
+		if (sscanf(text, "%u %u %u", &min, &def, &max) == 3 && max > NETNS_TCP_WMEM_MAX) {
+			snprintf(text, sizeof(text), "%u %u %u\n", min,
+				 def < NETNS_TCP_WMEM_MAX ? def : NETNS_TCP_WMEM_MAX,
+				 NETNS_TCP_WMEM_MAX);
+			if (pwrite(fd, text, strlen(text), 0) < 0)
+				log_debug("cannot cap tcp_wmem in the sandbox: %s",
+					  strerror(errno));
+		}
+	}
+	close(fd);
+}
+
+/*
  * Make a connect() in the sandbox fail with ETIMEDOUT when the handler gives
  * up on the upstream: the handler stays silent, so the sandbox's own SYN
  * retries decide (see tcp_sandbox_syn_retries()). Within the sandbox the only
  * peer is the handler, so capping retransmission timeouts at a second costs
- * nothing.
+ * nothing; nor does capping its send buffers (netns_cap_tcp_wmem()).
  */
 static void netns_tune_tcp(const struct opts *o)
 {
@@ -322,6 +360,7 @@ static void netns_tune_tcp(const struct opts *o)
 	uint32_t retries;
 	int ret;
 
+	netns_cap_tcp_wmem();
 	rto_max_1s = !netns_write_sysctl("/proc/sys/net/ipv4/tcp_rto_max_ms", 1000);
 	netns_write_sysctl("/proc/sys/net/ipv4/tcp_syn_linear_timeouts", 0);
 	retries = tcp_sandbox_syn_retries(o->connect_timeout_ms, rto_max_1s);

@@ -37,6 +37,11 @@ t_match "IPv6 default route via fd00:2::2, rto_min 20 ms" \
 	'^default via fd00:2::2 dev tun0 .*rto_min lock 20ms' "$out"
 t_match "IPv6 tun subnet" '^fd00:2::/64 dev tun0' "$out"
 t_nomatch "no IPv6 route leaves by another device" 'dev (eth|veth|ens|enp|wl)' "$out"
+# The command's send buffers stop at 1 MiB (netns.c), unless the host's stop lower.
+host_wmem=$(awk '{ print $3 }' /proc/sys/net/ipv4/tcp_wmem)
+t_eq "the sandbox's TCP send buffers grow to 1 MiB at most" \
+	"$((host_wmem < 1048576 ? host_wmem : 1048576))" \
+	"$("$PMS" cat /proc/sys/net/ipv4/tcp_wmem 2>&1 | awk '{ print $3 }')"
 t_match "default MTU 65520" 'mtu 65520' "$("$PMS" ip link show tun0 2>&1)"
 t_match "--mtu 1500" 'mtu 1500' "$("$PMS" --mtu 1500 ip link show tun0 2>&1)"
 t_match "the IPv6 address is usable at once (no DAD)" '^ok$' \
