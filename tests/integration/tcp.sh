@@ -291,42 +291,55 @@ for fam in 4 6; do
 	fi
 done
 
-# --- The handler's sockets short of memory --------------------------------------
+# --- Short of socket memory ------------------------------------------------------
 # A host socket refuses data the window promised when its memory cgroup (or
 # the whole system) runs short of socket memory. The data dropped then must
 # come back intact, and not only after a retransmission timeout per loss:
-# the handler's TCP memory is capped at 2 MiB (cgroup v1
-# memory.kmem.tcp.limit_in_bytes) for a 256 MiB upload, which must arrive
-# whole within the client's time limit. The sandbox's own sockets stay
-# outside the cap. How fast it goes is for scripts/bench (pressure).
+# with the TCP memory of a cgroup v1 memory cgroup capped at 2 MiB
+# (memory.kmem.tcp.limit_in_bytes), a 256 MiB upload must arrive whole within
+# the client's time limit. First the handler alone is in the cgroup, then
+# the command too: its send buffers must leave the host sockets room (they
+# took all of it, and the upload stalled). How fast it goes is for
+# scripts/bench (pressure).
 MP_CG=/sys/fs/cgroup/memory/pmsocks-ns-test.$$
 if [ "$direct" = 1 ]; then
-	t_skip "memory pressure: upload with the handler's TCP memory capped" \
-		"no handler without the sandbox"
+	t_skip "memory pressure: upload with the TCP memory capped" "no handler without the sandbox"
 elif ! mkdir "$MP_CG" 2>/dev/null ||
 	! echo $((2 << 20)) >"$MP_CG/memory.kmem.tcp.limit_in_bytes" 2>/dev/null; then
 	rmdir "$MP_CG" 2>/dev/null
-	t_skip "memory pressure: upload with the handler's TCP memory capped" \
+	t_skip "memory pressure: upload with the TCP memory capped" \
 		"no cgroup v1 memory controller with memory.kmem.tcp.limit_in_bytes here"
 else
 	topo_at_exit "rmdir '$MP_CG' 2>/dev/null"
 	mp_sha=$("$HELPERS/blast" 256M 43 | sha256sum | awk '{ print $1 }')
 	port=7190
-	topo_start "$TMP/mp.out" sh -c "socat -u TCP4-LISTEN:$port,reuseaddr - | sha256sum"
-	srv=$TOPO_PID
-	mp_dir=$(mktemp -d "$TMP/mp.XXXXXX") && chmod 0777 "$mp_dir"
-	if topo_wait_listen "$port"; then
+	for mp_who in handler "handler and command"; do
+		port=$((port + 1))
+		v="memory pressure, $mp_who capped"
+		topo_start "$TMP/mp$port.out" sh -c "socat -u TCP4-LISTEN:$port,reuseaddr - | sha256sum"
+		srv=$TOPO_PID
+		if ! topo_wait_listen "$port"; then
+			t_fail "$v: the server did not start" "$(cat "$TMP/mp$port.out")"
+			continue
+		fi
+		mp_dir=$(mktemp -d "$TMP/mp.XXXXXX") && chmod 0777 "$mp_dir"
 		PMS_OPTS=(-v -v)
 		client 90 sh -c "while [ ! -e $mp_dir/go ]; do sleep 0.05; done
 			$TMP/blast 256M 43 | socat -u - TCP4:$TOPO_V4:$port" 2>"$mp_dir/err" &
 		mp_pid=$!
 		PMS_OPTS=()
-		handler=
+		handler='' in_cg=no
 		t_wait_for 10 sh -c "pgrep -n -f '^$TMP/${PMS##*/}' >/dev/null" &&
 			handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
-		in_cg=no
-		[ -n "$handler" ] && echo "$handler" >"$MP_CG/tasks" &&
-			grep -qx "$handler" "$MP_CG/tasks" && in_cg=yes
+		if [ -n "$handler" ]; then
+			mp_pids=$handler
+			# the command's shell: what it starts after "go" starts in the cgroup
+			[ "$mp_who" = handler ] || mp_pids="$mp_pids $(pgrep -P "$handler")"
+			in_cg=yes
+			for pid in $mp_pids; do
+				{ echo "$pid" >"$MP_CG/tasks" && grep -qx "$pid" "$MP_CG/tasks"; } || in_cg=no
+			done
+		fi
 		t0=$(now_ms)
 		: >"$mp_dir/go"
 		wait "$mp_pid"
@@ -334,21 +347,20 @@ else
 		ms=$(($(now_ms) - t0))
 		topo_reap "$srv" 30
 		refused=$(sed -n 's/.* \([0-9]*\) partial writes.*/\1/p' "$mp_dir/err" | tail -n 1)
-		t_eq "memory pressure: the handler ran in the capped cgroup" yes "$in_cg"
-		t_eq "memory pressure: upload 256M: the client finishes" 0 "$rc"
-		t_eq "memory pressure: upload 256M: sha256 at the server equals the sender's" \
-			"$mp_sha" "$(tail -n 1 "$TMP/mp.out" | awk '{ print $1 }')"
+		t_eq "$v: in the cgroup" yes "$in_cg"
+		t_eq "$v: upload 256M: the client finishes" 0 "$rc"
+		t_eq "$v: upload 256M: sha256 at the server equals the sender's" \
+			"$mp_sha" "$(tail -n 1 "$TMP/mp$port.out" | awk '{ print $1 }')"
 		echo "#   upload 256M with 2 MiB of TCP memory in $ms ms: $(rate 256M "$ms")," \
 			"${refused:-?} writes the socket took only in part"
+		[ "$mp_who" = handler ] || continue
 		if [ "${refused:-0}" -gt 0 ]; then
-			t_pass "memory pressure: the socket refused data (${refused} partial writes)"
+			t_pass "$v: the socket refused data (${refused} partial writes)"
 		else
-			t_skip "memory pressure: the socket refused data" \
+			t_skip "$v: the socket refused data" \
 				"2 MiB did not make this kernel refuse any: the check above proved less"
 		fi
-	else
-		t_fail "memory pressure: the server did not start" "$(cat "$TMP/mp.out")"
-	fi
+	done
 fi
 
 # --- Busy polling ends with the traffic -------------------------------------
