@@ -471,16 +471,17 @@ static void tcp_queue_ack(struct ctx *c, struct flow *f)
  * while the loop busy polls, the ACK waits for them and rides on what they
  * send (tcp_emit()), instead of costing the sandbox a packet of its own. It
  * goes at once when a second segment comes first (one ACK per two segments
- * at least, as RFC 9293 3.8.6.3 asks), and when less than half of the window
- * is left, so a sender is never kept waiting for window. How long it may
- * wait, tcp_flush_acks_overdue() says; tcp_flush_acks_later() sends what is
- * still owed before the loop sleeps.
+ * at least, as RFC 9293 3.8.6.3 asks), when less than half of the window
+ * is left, so a sender is never kept waiting for window, and while dropped
+ * data comes back (tcp_dropped()), as each ACK asks for its next segment.
+ * How long it may wait, tcp_flush_acks_overdue() says;
+ * tcp_flush_acks_later() sends what is still owed before the loop sleeps.
  */
 static void tcp_queue_ack_later(struct ctx *c, struct flow *f)
 {
 	struct ctx_ack_later *e;
 
-	if (!c->busy_poll_us || c->child_done || (f->flags & FLOW_F_ACK_LATER) ||
+	if (!c->busy_poll_us || c->child_done || (f->flags & (FLOW_F_ACK_LATER | FLOW_F_DROPPED)) ||
 	    f->window_sent < f->window_fresh / 2 || c->n_ack_later == ARRAY_SIZE(c->ack_later)) {
 		tcp_queue_ack(c, f);
 		return;
@@ -879,7 +880,7 @@ void tcp_tun_flush(struct ctx *c)
 	n = tcp_to_host(c, f, c->held_iov, segs, len);
 	if (n < 0)
 		return;
-	if ((size_t)n == len && segs == 1 && !(f->flags & FLOW_F_DROPPED))
+	if ((size_t)n == len && segs == 1)
 		tcp_queue_ack_later(c, f);
 	else
 		tcp_queue_ack(c, f);
@@ -948,8 +949,7 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		f->flags |= FLOW_F_SANDBOX_FIN;
 		tcp_dropped_check(f);
 	}
-	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin &&
-	    !(f->flags & FLOW_F_DROPPED))
+	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin)
 		tcp_queue_ack_later(c, f); /* all of it taken */
 	else
 		tcp_queue_ack(c, f);
