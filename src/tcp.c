@@ -205,19 +205,18 @@ static uint32_t tcp_window_limit(const struct ctx *c, const struct flow *f, uint
  */
 static void tcp_dropped(struct flow *f, uint32_t end, unsigned int segs)
 {
-	if (f->flags & FLOW_F_DROPPED) {
-		/* The edge stays, so that ACKs for more holes are duplicates. */
-		if (seq_lt(f->dropped_high, end))
-			f->dropped_high = end;
-		segs += f->dropped_segs;
-		f->dropped_segs = (uint8_t)(segs < UINT8_MAX ? segs : UINT8_MAX);
-		return;
+	if (!(f->flags & FLOW_F_DROPPED)) {
+		f->flags |= FLOW_F_DROPPED;
+		f->dropped_high = end;
+		f->dropped_segs = 0;
+		f->window_sent = 0;
+		f->window_fresh = 0;
+	} else if (seq_lt(f->dropped_high, end)) {
+		/* window_sent stays: ACKs for more holes repeat it, as duplicates */
+		f->dropped_high = end;
 	}
-	f->flags |= FLOW_F_DROPPED;
-	f->dropped_high = end;
+	segs += f->dropped_segs;
 	f->dropped_segs = (uint8_t)(segs < UINT8_MAX ? segs : UINT8_MAX);
-	f->window_sent = 0;
-	f->window_fresh = 0;
 }
 
 /* rcv_nxt moved: once all that was dropped is back, the window opens again. */
