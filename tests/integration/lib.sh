@@ -92,6 +92,13 @@ host() {
 # t_fd_count PID: how many files process PID has open
 t_fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
+# t_handler_pid: the newest handler of the copy of $PMS in $TMP, once one runs
+# (10 s at most); nothing and status 1 if none does
+t_handler_pid() {
+	t_wait_for 10 sh -c "pgrep -n -f '^$TMP/${PMS##*/}' >/dev/null" &&
+		pgrep -n -f "^$TMP/${PMS##*/}"
+}
+
 # t_fds_at_most PID N: process PID has at most N files open
 t_fds_at_most() { [ "$(t_fd_count "$1")" -le "$2" ]; }
 

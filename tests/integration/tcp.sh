@@ -328,9 +328,8 @@ else
 			$TMP/blast 256M 43 | socat -u - TCP4:$TOPO_V4:$port" 2>"$mp_dir/err" &
 		mp_pid=$!
 		PMS_OPTS=()
-		handler='' in_cg=no
-		t_wait_for 10 sh -c "pgrep -n -f '^$TMP/${PMS##*/}' >/dev/null" &&
-			handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
+		in_cg=no
+		handler=$(t_handler_pid)
 		if [ -n "$handler" ]; then
 			mp_pids=$handler
 			# the command's shell: what it starts after "go" starts in the cgroup
@@ -372,9 +371,7 @@ if [ "$direct" = 1 ]; then
 else
 	client 30 sh -c "$TMP/connprobe $TOPO_V4 $ECHO_PORT && sleep 3" >"$TMP/idle.out" 2>&1 &
 	idle_pid=$!
-	handler=
-	t_wait_for 10 sh -c "pgrep -n -f '^$TMP/${PMS##*/}' >/dev/null" &&
-		handler=$(pgrep -n -f "^$TMP/${PMS##*/}")
+	handler=$(t_handler_pid)
 	sleep 1
 	ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
 	t0=$(ticks "$handler")
