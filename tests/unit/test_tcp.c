@@ -771,6 +771,12 @@ Test(tcp, a_full_ring_is_written)
 	server_expect(all + CTX_HOLD_MAX, 1);
 }
 
+/* The right edge of the window @p offers */
+static uint32_t window_edge(const struct packet *p)
+{
+	return p->ack + ((uint32_t)p->window << TCP_WSCALE);
+}
+
 /*
  * After data was dropped, the window of @p ends at @end, where what the
  * sandbox has sent ends, rounded up to the window's unit: it may send that
@@ -778,7 +784,7 @@ Test(tcp, a_full_ring_is_written)
  */
 static void window_ends_at(const struct packet *p, uint32_t end)
 {
-	uint32_t edge = p->ack + ((uint32_t)p->window << TCP_WSCALE);
+	uint32_t edge = window_edge(p);
 
 	cr_assert((int32_t)(edge - end) >= 0 && (int32_t)(edge - end) < (1 << TCP_WSCALE),
 		  "the window ends at %u, not where the sandbox's data does (%u)", edge, end);
@@ -866,7 +872,7 @@ Test(tcp, a_hole_gets_three_duplicate_acks_and_no_room_for_new_data)
 		server_expect(data + 1000 * i, 1000);
 		p = latest_out();
 		cr_assert_eq(p->ack, base + 1000 * (uint32_t)(i + 1));
-		edge = p->ack + ((uint32_t)p->window << TCP_WSCALE);
+		edge = window_edge(p);
 		if (i == 3)
 			break;
 		cr_assert((int32_t)(edge - (base + 1000 * (uint32_t)(i + 2))) >= 0,
