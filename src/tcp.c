@@ -20,8 +20,10 @@
  *   throttles the sandbox. Out-of-order segments are dropped with a
  *   duplicate ACK; the sandbox retransmits. When the send buffer runs low we
  *   ask epoll for EPOLLOUT and send a window update once space frees. Should
- *   the socket refuse in-window data all the same (memory pressure), three
- *   duplicate ACKs ask for it again once it has room (tcp_ask_again()).
+ *   the socket refuse in-window data all the same (memory pressure), up to
+ *   two segments' worth is kept and written once it has room (tcp_stash()),
+ *   and more is dropped, to be asked for again with three duplicate ACKs
+ *   (tcp_ask_again()).
  *   Consecutive segments of one flow in a batch of tun frames are written
  *   with one sendmsg() (tcp_hold()), and an ACK of one segment may wait for
  *   the reply to ride on while the loop busy polls (tcp_queue_ack_later()).
@@ -73,11 +75,14 @@
 #define TCP_DEFAULT_MSS6     1220
 #define TCP_DISCARD_IOVS     64 /* without SO_PEEK_OFF: 64 x 64 KiB may be skipped */
 #define TCP_TIMED_OUT_LINGER 2000
-#define TCP_WARN_INTERVAL_MS 1000	 /* a warning of one kind at most this often */
-#define TCP_WINDOW_BUDGET    (32U << 20) /* all windows we advertise, together */
-#define TCP_WINDOW_FLOOR     (64U << 10) /* a flow's share never goes below this */
+#define TCP_WARN_INTERVAL_MS 1000	  /* a warning of one kind at most this often */
+#define TCP_WINDOW_BUDGET    (32U << 20)  /* all windows we advertise, together */
+#define TCP_WINDOW_FLOOR     (64U << 10)  /* a flow's share never goes below this */
+#define TCP_STASH_SIZE	     (128U << 10) /* refused data kept per flow (tcp_stash()) */
 
 static uint8_t tcp_frame[TCP_FRAME_MAX] __attribute__((aligned(8)));
+/* Touched only when a socket refuses data: no memory until then. */
+static uint8_t tcp_stash_buf[CTX_STASH_MAX][TCP_STASH_SIZE];
 
 static inline bool seq_lt(uint32_t a, uint32_t b)
 {
@@ -427,8 +432,17 @@ void tcp_sock_close(struct flow *f, bool abort)
 	f->sock = -1;
 }
 
+static void tcp_stash_release(struct ctx *c, struct flow *f)
+{
+	if (!(f->flags & FLOW_F_STASHED))
+		return;
+	c->stash[f->stash].used = false;
+	f->flags &= (uint16_t)~FLOW_F_STASHED;
+}
+
 static void tcp_flow_close(struct ctx *c, struct flow *f, bool abort)
 {
+	tcp_stash_release(c, f);
 	log_debug("flow %u closed%s: %llu bytes to host, %llu to sandbox", flow_index(&c->flows, f),
 		  abort ? " (reset)" : "", (unsigned long long)f->bytes_to_host,
 		  (unsigned long long)f->bytes_to_sandbox);
@@ -758,6 +772,131 @@ static void tcp_sandbox_ack(struct ctx *c, struct flow *f, const struct packet *
 }
 
 /*
+ * tcp_stash() - Keep what the socket refused of a write (@iov past @skip),
+ * if it fits a free slot, instead of dropping it
+ *
+ * Dropped data comes back when three duplicate ACKs ask for it, but a
+ * sender without SACK counts no more duplicates than it has segments out
+ * (tcp_ask_again()), and a refusal mostly leaves it one or two: the window
+ * ended where the socket's room seemed to. Then only its retransmission
+ * timeout resends, 20 ms or more later, each time. Kept here, the data goes
+ * to the socket as soon as it has room (tcp_stash_write()); meanwhile the
+ * sandbox sees a zero window, as from any slow receiver, and what it sent
+ * before it saw one is kept too while the slot has room (tcp_stash_more()).
+ * With more than that out, duplicate ACKs work, and all is dropped after
+ * all. A few slots of TCP_STASH_SIZE, for the whole handler: bounded, and
+ * with none free the data is dropped and asked for again as before.
+ *
+ * Return: true if all of it was kept
+ */
+static bool tcp_stash(struct ctx *c, struct flow *f, const struct iovec *iov, size_t iovcnt,
+		      size_t skip, unsigned int segs)
+{
+	struct ctx_stash *s = NULL;
+	size_t i, len = 0;
+	unsigned int k;
+
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len - skip > TCP_STASH_SIZE)
+		return false;
+	for (k = 0; k < c->stash_slots && k < CTX_STASH_MAX && !s; k++)
+		if (!c->stash[k].used)
+			s = &c->stash[k];
+	if (!s)
+		return false;
+	f->stash = (uint8_t)(s - c->stash);
+	f->flags |= FLOW_F_STASHED;
+	s->used = true;
+	s->flow = flow_index(&c->flows, f);
+	s->len = 0;
+	s->segs = (uint16_t)segs;
+	s->fin = false;
+	for (i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		memcpy(tcp_stash_buf[f->stash] + s->len, (const uint8_t *)iov[i].iov_base + skip,
+		       iov[i].iov_len - skip);
+		s->len += (uint32_t)(iov[i].iov_len - skip);
+		skip = 0;
+	}
+	c->stats.kept_writes++;
+	return true;
+}
+
+/*
+ * A segment from the sandbox while refused data is kept: the next part of
+ * it, kept too if the slot has room; a resend of what is kept, or anything
+ * past a kept FIN, ignored (the ACK comes once it is written). Anything else
+ * means more segments out than the slot holds: then what is kept is dropped
+ * with it, all to be asked for again once the socket has room
+ * (tcp_dropped(), tcp_ask_again()), as three duplicate ACKs can.
+ */
+static void tcp_stash_more(struct ctx *c, struct flow *f, const struct packet *p)
+{
+	struct ctx_stash *s = &c->stash[f->stash];
+	uint32_t end = f->rcv_nxt + s->len, seq = p->seq, skip;
+	bool fin = p->flags & PACKET_TCP_FIN;
+	size_t len = p->payload_len;
+
+	if (s->fin || !seq_lt(end, seq + (uint32_t)len + fin))
+		return;
+	if (seq_lt(end, seq) || s->len + (len - (end - seq)) > TCP_STASH_SIZE) {
+		unsigned int segs = s->segs;
+
+		tcp_stash_release(c, f);
+		tcp_dropped(f, end, segs);
+		tcp_dropped(f, seq + (uint32_t)len + fin, 1);
+		return;
+	}
+	skip = end - seq;
+	memcpy(tcp_stash_buf[f->stash] + s->len, p->payload + skip, len - skip);
+	s->len += (uint32_t)(len - skip);
+	s->segs++;
+	s->fin = fin;
+}
+
+/*
+ * tcp_stash_write() - The socket has room: write what was kept, and the FIN
+ * that came after it. Return: false if the flow was reset
+ */
+static bool tcp_stash_write(struct ctx *c, struct flow *f)
+{
+	struct ctx_stash *s = &c->stash[f->stash];
+	uint8_t *buf = tcp_stash_buf[f->stash];
+	ssize_t n = 0;
+
+	if (s->len) {
+		n = send(f->sock, buf, s->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
+				  strerror(errno));
+			tcp_reset(c, f);
+			return false;
+		}
+		if (n < 0)
+			n = 0;
+	}
+	f->rcv_nxt += (uint32_t)n;
+	f->bytes_to_host += (uint64_t)n;
+	if ((uint32_t)n < s->len) {
+		memmove(buf, buf + n, s->len - (uint32_t)n);
+		s->len -= (uint32_t)n;
+		return true;
+	}
+	if (s->fin) {
+		shutdown(f->sock, SHUT_WR);
+		f->rcv_nxt++;
+		f->flags |= FLOW_F_SANDBOX_FIN;
+	}
+	tcp_stash_release(c, f);
+	tcp_dropped_check(f);
+	return true;
+}
+
+/*
  * Write @len bytes of the sandbox's, in @iovcnt pieces, to the host socket,
  * and account for what it took: rcv_nxt moves that far.
  * Return: bytes taken, or -1 if the flow was reset.
@@ -820,8 +959,9 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 		/* The segments not taken whole: the first one refused and those after it. */
 		for (i = 0, taken = (size_t)n; i < iovcnt && taken >= iov[i].iov_len; i++)
 			taken -= iov[i].iov_len;
-		tcp_dropped(f, f->rcv_nxt + (uint32_t)(len - (size_t)n),
-			    (unsigned int)(iovcnt - i));
+		if (!tcp_stash(c, f, iov, iovcnt, (size_t)n, (unsigned int)(iovcnt - i)))
+			tcp_dropped(f, f->rcv_nxt + (uint32_t)(len - (size_t)n),
+				    (unsigned int)(iovcnt - i));
 		tcp_want_out(c, f);
 	}
 	return n;
@@ -852,7 +992,7 @@ static bool tcp_hold_continues(const struct ctx *c, const struct flow *f, const 
 {
 	return c->tun_may_hold && c->held_flow == flow_index(&c->flows, f) &&
 	       c->n_held < ARRAY_SIZE(c->held_iov) && f->state == FLOW_TCP_ESTABLISHED &&
-	       !(f->flags & FLOW_F_SANDBOX_FIN) && p->payload_len &&
+	       !(f->flags & (FLOW_F_SANDBOX_FIN | FLOW_F_STASHED)) && p->payload_len &&
 	       (p->flags & (PACKET_TCP_SYN | PACKET_TCP_FIN | PACKET_TCP_RST | PACKET_TCP_ACK)) ==
 		       PACKET_TCP_ACK &&
 	       p->seq == f->rcv_nxt + (uint32_t)c->held_len;
@@ -902,6 +1042,10 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		tcp_queue_ack(c, f); /* retransmission of what we have: ACK again */
 		return;
 	}
+	if (f->flags & FLOW_F_STASHED) {
+		tcp_stash_more(c, f, p);
+		return;
+	}
 	if (seq_lt(f->rcv_nxt, seq)) {
 		/*
 		 * A hole before this segment: drop it, and send a duplicate ACK
@@ -939,8 +1083,11 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 		n = tcp_to_host(c, f, &iov, 1, len);
 		if (n < 0)
 			return;
-		if ((size_t)n < len)
+		if ((size_t)n < len) {
+			if (f->flags & FLOW_F_STASHED)
+				c->stash[f->stash].fin = fin; /* it waits with the data */
 			fin = false;
+		}
 	}
 	if (fin) {
 		shutdown(f->sock, SHUT_WR);
@@ -1471,10 +1618,21 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 		return; /* data waits for the end of the handshake */
 	if ((events & EPOLLOUT) && (f->flags & FLOW_F_WANT_OUT)) {
 		bool low, refused = f->flags & FLOW_F_REFUSED;
-		uint32_t window;
+		uint32_t window, taken = f->rcv_nxt;
 
 		/* Space freed (or the event predates the last write): update the window. */
 		f->flags &= (uint16_t) ~(FLOW_F_WANT_OUT | FLOW_F_REFUSED);
+		if ((f->flags & FLOW_F_STASHED) && !tcp_stash_write(c, f))
+			return;
+		if (f->rcv_nxt != taken)
+			tcp_queue_ack(c, f); /* what was kept is taken (rides on an update below) */
+		if (f->flags & FLOW_F_STASHED) {
+			/* Not all of it: the window stays shut until the rest is taken. */
+			f->flags |= FLOW_F_REFUSED;
+			tcp_want_out(c, f);
+			tcp_host_to_sandbox(c, f);
+			return;
+		}
 		f->window_fresh = 0;
 		tcp_window_field(c, f, &window, &low);
 		if (window > f->window_sent) {
@@ -1492,6 +1650,11 @@ void tcp_sock_event(struct ctx *c, uint32_t flow, uint32_t events)
 			tcp_ask_again(c, f);
 		else if (refused)
 			f->flags |= FLOW_F_REFUSED;
+		if (f->flags & FLOW_F_SANDBOX_FIN) {
+			tcp_maybe_done(c, f); /* a kept FIN */
+			if (f->state != FLOW_TCP_ESTABLISHED)
+				return;
+		}
 	}
 	tcp_host_to_sandbox(c, f);
 }
@@ -1676,6 +1839,7 @@ int tcp_init(struct ctx *c)
 		return -errno;
 	c->peek_offset = !setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
 	close(s);
+	c->stash_slots = CTX_STASH_MAX;
 	if (getrandom(&c->isn_state, sizeof(c->isn_state), GRND_NONBLOCK) != sizeof(c->isn_state))
 		c->isn_state = ctx_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
 	if (!c->peek_offset)

@@ -30,7 +30,7 @@ struct ctx_stats {
 	uint64_t flows_opened, flows_denied, flows_refused, flows_unreachable;
 	uint64_t flows_timed_out, flows_table_full, flows_reset;
 	uint64_t resets_sent, icmp_sent;
-	uint64_t retransmits, fast_retransmits, partial_writes;
+	uint64_t retransmits, fast_retransmits, partial_writes, kept_writes;
 };
 
 #define CTX_HOLD_MAX 8 /* segments held for one write, in as many tun frames */
@@ -40,6 +40,19 @@ struct ctx_ack_later {
 	uint32_t flow;
 	uint32_t batch;	   /* c->batch when it began to wait */
 	uint64_t since_us; /* c->now_us then */
+};
+
+/*
+ * Data of one flow that the host socket refused, kept until the socket has
+ * room (tcp_stash()); its bytes are in a buffer of tcp.c.
+ */
+#define CTX_STASH_MAX 4
+struct ctx_stash {
+	uint32_t flow;
+	uint32_t len;
+	uint16_t segs; /* how many segments it came in */
+	bool used;
+	bool fin; /* the sandbox's FIN follows the data */
 };
 
 /* A warning logged at most once a second, however often it happens (tcp.c) */
@@ -88,6 +101,10 @@ struct ctx {
 	struct ctx_ack_later ack_later[64];
 	unsigned int n_ack_later;
 	uint32_t batch; /* number of the batch of events being handled (loop_poll()) */
+
+	/* Refused data kept for a few flows at a time (tcp_stash()) */
+	struct ctx_stash stash[CTX_STASH_MAX];
+	unsigned int stash_slots; /* how many may be used: CTX_STASH_MAX, fewer in tests */
 
 	/*
 	 * tun_input() lets tcp_tun_input() keep pointers into the frame it

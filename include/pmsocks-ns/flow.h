@@ -70,6 +70,7 @@ struct flow {
 	uint8_t socks_any_version; /* plain "sockd": SOCKS5, falling back to 4 */
 	uint8_t our_wscale;	   /* here, where the struct had padding */
 	uint8_t dropped_segs;	   /* FLOW_F_DROPPED: how many segments, at most 255 */
+	uint8_t stash;		   /* FLOW_F_STASHED: which of c->stash */
 
 	uint64_t bytes_to_host, bytes_to_sandbox;
 };
@@ -90,6 +91,7 @@ struct rule;
 #define FLOW_F_NODELAY	   0x400  /* TCP_NODELAY is on for the socket (tcp_to_host) */
 #define FLOW_F_REFUSED	   0x800  /* the socket refused data: ask for it again (tcp_sock_event) */
 #define FLOW_F_DROPPED	   0x1000 /* sandbox data up to dropped_high was dropped (tcp_dropped) */
+#define FLOW_F_STASHED	   0x2000 /* refused data waits in c->stash[stash] (tcp_stash) */
 
 struct flow_table {
 	struct flow *flows;

@@ -346,12 +346,13 @@ else
 		ms=$(($(now_ms) - t0))
 		topo_reap "$srv" 30
 		refused=$(sed -n 's/.* \([0-9]*\) partial writes.*/\1/p' "$mp_dir/err" | tail -n 1)
+		kept=$(sed -n 's/.* partial writes (\([0-9]*\) kept).*/\1/p' "$mp_dir/err" | tail -n 1)
 		t_eq "$v: in the cgroup" yes "$in_cg"
 		t_eq "$v: upload 256M: the client finishes" 0 "$rc"
 		t_eq "$v: upload 256M: sha256 at the server equals the sender's" \
 			"$mp_sha" "$(tail -n 1 "$TMP/mp$port.out" | awk '{ print $1 }')"
 		echo "#   upload 256M with 2 MiB of TCP memory in $ms ms: $(rate 256M "$ms")," \
-			"${refused:-?} writes the socket took only in part"
+			"${refused:-?} writes the socket took only in part, the rest of ${kept:-?} kept"
 		[ "$mp_who" = handler ] || continue
 		if [ "${refused:-0}" -gt 0 ]; then
 			t_pass "$v: the socket refused data (${refused} partial writes)"

@@ -1090,6 +1090,7 @@ static struct packet *refuse_some(const uint8_t *chunk, uint32_t size, uint32_t 
 	return p;
 }
 
+/* With no slot free to keep it (tcp_stash()), refused data is dropped and asked for again. */
 Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 {
 	static uint8_t chunk[60000];
@@ -1099,6 +1100,7 @@ Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
 	struct packet *p;
 	int i;
 
+	c.stash_slots = 0;
 	connect_flow(100, 7);
 	fill(chunk, sizeof(chunk), 8);
 	ack = refuse_some(chunk, sizeof(chunk), &missing, &sent)->ack;
@@ -1153,7 +1155,8 @@ Test(tcp, refused_data_is_asked_for_again_once_there_is_room)
  * sender without SACK resend (it counts no more of them than it has
  * segments out), and the excess would make it take its segments for
  * reordered: once the socket has room, only the window update is sent, and
- * the sandbox's retransmission timeout resends.
+ * the sandbox's retransmission timeout resends. (With no slot free to keep
+ * the data, tcp_stash().)
  */
 Test(tcp, refused_with_fewer_than_three_segments_out_sends_no_duplicate_acks)
 {
@@ -1162,6 +1165,7 @@ Test(tcp, refused_with_fewer_than_three_segments_out_sends_no_duplicate_acks)
 	uint64_t sent = 0, got = 0;
 	struct packet *p;
 
+	c.stash_slots = 0;
 	connect_flow(100, 7);
 	fill(chunk, sizeof(chunk), 9);
 	ack = refuse_some(chunk, sizeof(chunk), &missing, &sent)->ack;
@@ -1180,6 +1184,188 @@ Test(tcp, refused_with_fewer_than_three_segments_out_sends_no_duplicate_acks)
 	sent += missing + 1000;
 	server_drain(&got, sent, UINT_MAX);
 	cr_assert_eq(got, sent);
+}
+
+/*
+ * A stream whose every byte tells its offset: what the server reads shows
+ * whether each byte came once and in order. Offset 0 is at stream_base.
+ */
+static uint32_t stream_base;
+
+static uint8_t stream_byte(uint32_t off)
+{
+	return (uint8_t)((off * 2654435761U) >> 13);
+}
+
+static void stream_send(uint8_t flags, uint32_t seq, size_t len)
+{
+	static uint8_t buf[65536];
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = stream_byte(seq - stream_base + (uint32_t)i);
+	sandbox_send(flags, seq, buf, len, -1, 0);
+}
+
+static void stream_data(size_t len)
+{
+	stream_send(PACKET_TCP_ACK | PACKET_TCP_PSH, sb.seq, len);
+	sb.seq += (uint32_t)len;
+}
+
+/* As refuse_some(), from the stream. Return: the ACK's acknowledgement number */
+static uint32_t stream_refuse(uint32_t size)
+{
+	uint32_t window = 1;
+	struct packet *p = NULL;
+	int i;
+
+	stream_base = sb.seq;
+	for (i = 0; i < 2000 && window; i++) {
+		stream_data(window < size ? window : size);
+		window = (uint32_t)latest_out()->window << TCP_WSCALE;
+	}
+	cr_assert_eq(window, 0);
+	for (i = 0; i < 100 && !c.stats.partial_writes; i++) {
+		stream_data(size);
+		p = latest_out();
+	}
+	cr_assert_eq(c.stats.partial_writes, 1, "the socket refused some at last");
+	cr_assert_not_null(p);
+	cr_assert(p->ack != sb.seq, "what it refused is not acknowledged");
+	cr_assert_eq(p->window, 0, "it refused: no room");
+	return p->ack;
+}
+
+/* Read from the server until it has @want bytes of the stream in all, checking each. */
+static void server_drain_stream(uint64_t *got, uint64_t want)
+{
+	static uint8_t in[1 << 16];
+	uint64_t end = ctx_now_ms() + 5000;
+
+	while (*got < want && ctx_now_ms() < end) {
+		ssize_t n = recv(server, in, sizeof(in), MSG_DONTWAIT), i;
+
+		for (i = 0; i < n; i++, (*got)++)
+			cr_assert_eq(in[i], stream_byte((uint32_t)*got),
+				     "byte %llu of the stream differs", (unsigned long long)*got);
+		loop_poll(&c, 1);
+	}
+	cr_assert_eq(*got, want, "the server got all the sandbox sent");
+}
+
+/* No ACK since the last seen asks for data again: none repeats @ack with a window open. */
+static void no_duplicate_ack_of(uint32_t ack)
+{
+	while (n_seen < n_captured) {
+		struct packet *p = next_out(0);
+
+		cr_assert(p->ack != ack || !p->window, "a duplicate ACK of %u", ack);
+	}
+}
+
+/*
+ * What the socket refused is kept (tcp_stash()), with what the sandbox sent
+ * after it, and written once there is room: no retransmission, and nothing
+ * written twice when the sandbox resends some of it anyway.
+ */
+Test(tcp, refused_data_is_kept_and_written_once_there_is_room)
+{
+	uint64_t got = 0;
+	struct packet *p;
+	uint32_t ack;
+	unsigned int seen;
+
+	connect_flow(100, 7);
+	ack = stream_refuse(60000);
+	seen = n_seen;
+	cr_assert_eq(c.stats.kept_writes, 1, "the refused part is kept");
+	cr_assert(c.flows.flows[established_flow()].flags & FLOW_F_STASHED);
+	/* Sent before the sandbox saw the zero window: kept too. */
+	stream_data(1000);
+	stream_data(1000);
+	/* Its retransmission timeout resends the refused part: already kept. */
+	stream_send(PACKET_TCP_ACK, ack, sb.seq - 2000 - ack);
+	no_more_out(20);
+	tcp_sock_event(&c, established_flow(), EPOLLOUT);
+	no_more_out(0);
+
+	/* The server reads: every byte once, in order, and all of it acknowledged at once. */
+	server_drain_stream(&got, sb.seq - stream_base);
+	pump(20);
+	p = latest_out();
+	cr_assert_eq(p->ack, sb.seq, "all of it taken, nothing to resend");
+	cr_assert_gt((uint32_t)p->window << TCP_WSCALE, 1U << TCP_WSCALE, "the window opens again");
+	n_seen = seen;
+	no_duplicate_ack_of(ack);
+	cr_assert_eq(c.flows.flows[established_flow()].flags & (FLOW_F_STASHED | FLOW_F_DROPPED),
+		     0);
+	cr_assert_not(c.stash[0].used, "the slot is free again");
+	stream_data(1000);
+	server_drain_stream(&got, sb.seq - stream_base);
+}
+
+/* A FIN after kept data waits with it: the server sees all the data, then EOF. */
+Test(tcp, a_fin_after_kept_data_waits_with_it)
+{
+	uint64_t got = 0;
+	uint8_t b;
+
+	connect_flow(100, 7);
+	stream_refuse(60000);
+	stream_send(PACKET_TCP_ACK | PACKET_TCP_FIN, sb.seq, 1000);
+	sb.seq += 1000;
+	no_more_out(20);
+	server_drain_stream(&got, sb.seq - stream_base);
+	sb.seq++;
+	pump(20);
+	cr_assert_eq(latest_out()->ack, sb.seq, "the data and the FIN are acknowledged");
+	cr_assert_eq(recv(server, &b, 1, MSG_DONTWAIT), 0, "the server sees EOF");
+	cr_assert_not(c.stash[0].used);
+}
+
+/*
+ * More segments out than a slot holds: three duplicate ACKs work then, so
+ * what was kept is dropped with the rest, all asked for again once the
+ * socket has room, with the window ending where the sandbox's data does.
+ */
+Test(tcp, more_than_a_slot_holds_is_dropped_and_asked_for_again)
+{
+	uint32_t ack, seq, len, i;
+	uint64_t got = 0;
+	struct packet *p;
+	struct flow *f;
+
+	connect_flow(100, 7);
+	ack = stream_refuse(60000);
+	f = &c.flows.flows[established_flow()];
+	for (i = 0; i < 4 && (f->flags & FLOW_F_STASHED); i++)
+		stream_data(60000);
+	cr_assert_not(f->flags & FLOW_F_STASHED, "a slot holds two segments at most");
+	cr_assert(f->flags & FLOW_F_DROPPED, "then all of it is dropped");
+	cr_assert_not(c.stash[0].used, "and the slot is free");
+	no_more_out(20);
+	server_drain_stream(&got, ack - stream_base);
+	pump(20);
+	p = next_out(0);
+	while (p->window == 0)
+		p = next_out(0);
+	cr_assert_eq(p->ack, ack);
+	window_ends_at(p, sb.seq);
+	for (i = 0; i < 3; i++) {
+		p = next_out(0);
+		cr_assert_eq(p->ack, ack, "duplicate ACK %u", i + 1);
+		cr_assert_eq(p->payload_len, 0);
+	}
+	no_more_out(20);
+	/* The sandbox resends all of it: taken, in order. */
+	for (seq = ack; seq != sb.seq; seq += len) {
+		len = sb.seq - seq < 60000 ? sb.seq - seq : 60000;
+		stream_send(PACKET_TCP_ACK, seq, len);
+	}
+	server_drain_stream(&got, sb.seq - stream_base);
+	pump(20);
+	cr_assert_eq(latest_out()->ack, sb.seq);
 }
 
 Test(tcp, fin_from_sandbox_first)
