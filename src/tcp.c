@@ -869,7 +869,10 @@ static bool tcp_stash_write(struct ctx *c, struct flow *f)
 	ssize_t n = 0;
 
 	if (s->len) {
-		n = send(f->sock, buf, s->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = send(f->sock, buf,
+			 c->host_write_max && s->len > c->host_write_max ? c->host_write_max
+									 : s->len,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
 				  strerror(errno));
@@ -905,8 +908,21 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 			   size_t len)
 {
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = iovcnt};
+	struct iovec cut[CTX_HOLD_MAX];
 	size_t taken, i;
 	ssize_t n;
+
+	if (c->host_write_max && len > c->host_write_max && iovcnt <= ARRAY_SIZE(cut)) {
+		/* Test hook: a socket that takes less than it has room for */
+		for (i = 0, taken = c->host_write_max; i < iovcnt && taken; i++) {
+			cut[i] = iov[i];
+			if (cut[i].iov_len > taken)
+				cut[i].iov_len = taken;
+			taken -= cut[i].iov_len;
+		}
+		mh.msg_iov = cut;
+		mh.msg_iovlen = i;
+	}
 
 	/*
 	 * The sandbox's own stack has already decided when to send: Nagle's

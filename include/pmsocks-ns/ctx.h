@@ -122,6 +122,7 @@ struct ctx {
 	void *tun_hook_opaque;
 	enum route (*route_hook)(const struct flow_key *k);
 	uint32_t (*isn_hook)(void);
+	uint32_t host_write_max; /* host sockets take at most this much per write; 0: no limit */
 };
 
 uint64_t ctx_now_ms(void);

@@ -8,7 +8,9 @@
  *   1: a TCP segment of the fuzzed flow (to a loopback listener), with flags,
  *      sequence and acknowledgement offsets from what the handler expects,
  *      window, options and payload taken from the step;
- *   2: the server side acts: accept, write, shut down, close, or reset;
+ *   2: the server side acts: accept, write, shut down, close, or reset; or
+ *      the handler's host sockets take at most so much per write from now on
+ *      (as under memory pressure: what they refuse is kept or dropped);
  *   3: time passes (the handler's clock moves and its timers run);
  *   4: the event loop runs once without waiting.
  * Segments of steps 0 and 1 may be held for one write, as in a batch of tun
@@ -137,7 +139,7 @@ static void fuzz_server(const uint8_t *d, size_t len)
 
 	if (!len)
 		return;
-	switch (d[0] % 5) {
+	switch (d[0] % 6) {
 	case 0:
 		s = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s >= 0 && n_servers < 8)
@@ -163,6 +165,9 @@ static void fuzz_server(const uint8_t *d, size_t len)
 			setsockopt(servers[n_servers - 1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			close(servers[--n_servers]);
 		}
+		break;
+	case 5:
+		c.host_write_max = len > 1 ? d[1] * 64U : 0;
 		break;
 	}
 }
@@ -219,6 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tcp_flush_acks(&c);
 	flow_reap(&c.flows);
 	tcp_close_all(&c);
+	c.host_write_max = 0;
 	while (n_servers) {
 		setsockopt(servers[n_servers - 1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(servers[--n_servers]);

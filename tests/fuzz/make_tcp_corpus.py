@@ -19,7 +19,7 @@ def seg(flags, dseq=0, dack=0, window=0xffff, opts=0, optval=0, payload=b''):
 
 
 POLL = step(4)
-handshake = seg(SYN, opts=3, optval=7) + POLL + POLL + step(2, b'\x00') + seg(ACK, dseq=1)
+handshake = seg(SYN, opts=3, optval=7) + POLL + POLL + step(2, b'\x00') + seg(ACK, dack=1)
 scripts = {
     'handshake': handshake,
     'upload-fin': handshake + seg(ACK | PSH, payload=b'hello world') + POLL +
@@ -30,6 +30,11 @@ scripts = {
     'zero-window': handshake + seg(ACK, window=0) + step(2, b'\x01\x10') + POLL +
     step(3, b'\x03') + seg(ACK),
     'timeout': seg(SYN) + step(3, b'\x40') + seg(SYN),
+    # the host socket takes 128 bytes a write: the rest is kept, then written
+    'refused': handshake + step(2, b'\x05\x02') + seg(ACK | PSH, payload=bytes(300)) +
+    seg(ACK | PSH, dseq=44, payload=bytes(200)) + POLL + step(2, b'\x05') + POLL + POLL,
+    'refused-fin': handshake + step(2, b'\x05\x01') + seg(ACK | PSH | FIN, payload=bytes(200)) +
+    POLL + step(2, b'\x05') + POLL + seg(ACK, dseq=1),
 }
 here = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'tcp')
 os.makedirs(here, exist_ok=True)
