@@ -772,6 +772,59 @@ static void tcp_sandbox_ack(struct ctx *c, struct flow *f, const struct packet *
 }
 
 /*
+ * Write @len bytes of the sandbox's, in @iovcnt pieces, to the host socket,
+ * and account for what it took: rcv_nxt moves that far.
+ * Return: bytes taken, or -1 if the flow was reset.
+ */
+static ssize_t tcp_host_write(struct ctx *c, struct flow *f, struct iovec *iov, size_t iovcnt,
+			      size_t len)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = iovcnt};
+	struct iovec cut[CTX_HOLD_MAX];
+	size_t taken, i;
+	ssize_t n;
+
+	if (c->host_write_max && len > c->host_write_max && iovcnt <= ARRAY_SIZE(cut)) {
+		/* Test hook: a socket that takes less than it has room for */
+		for (i = 0, taken = c->host_write_max; i < iovcnt && taken; i++) {
+			cut[i] = iov[i];
+			if (cut[i].iov_len > taken)
+				cut[i].iov_len = taken;
+			taken -= cut[i].iov_len;
+		}
+		mh.msg_iov = cut;
+		mh.msg_iovlen = i;
+	}
+
+	/*
+	 * The sandbox's own stack has already decided when to send: Nagle's
+	 * algorithm must not hold our writes back once more. It can only hold
+	 * one back while something small we wrote is unacknowledged, so the
+	 * first write needs no TCP_NODELAY, and a connection of one request
+	 * is a system call cheaper without it.
+	 */
+	if (f->bytes_to_host && !(f->flags & FLOW_F_NODELAY)) {
+		int one = 1;
+
+		setsockopt(f->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		f->flags |= FLOW_F_NODELAY;
+	}
+	n = sendmsg(f->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
+				  strerror(errno));
+			tcp_reset(c, f);
+			return -1;
+		}
+		n = 0;
+	}
+	f->rcv_nxt += (uint32_t)n;
+	f->bytes_to_host += (uint64_t)n;
+	return n;
+}
+
+/*
  * tcp_stash() - Keep what the socket refused of a write (@iov past @skip),
  * if it fits a free slot, instead of dropping it
  *
@@ -808,7 +861,6 @@ static bool tcp_stash(struct ctx *c, struct flow *f, const struct iovec *iov, si
 	f->stash = (uint8_t)(s - c->stash);
 	f->flags |= FLOW_F_STASHED;
 	s->used = true;
-	s->flow = flow_index(&c->flows, f);
 	s->len = 0;
 	s->segs = (uint16_t)segs;
 	s->fin = false;
@@ -866,24 +918,13 @@ static bool tcp_stash_write(struct ctx *c, struct flow *f)
 {
 	struct ctx_stash *s = &c->stash[f->stash];
 	uint8_t *buf = tcp_stash_buf[f->stash];
+	struct iovec iov = {.iov_base = buf, .iov_len = s->len};
 	ssize_t n = 0;
 
-	if (s->len) {
-		n = send(f->sock, buf,
-			 c->host_write_max && s->len > c->host_write_max ? c->host_write_max
-									 : s->len,
-			 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
-				  strerror(errno));
-			tcp_reset(c, f);
-			return false;
-		}
-		if (n < 0)
-			n = 0;
-	}
-	f->rcv_nxt += (uint32_t)n;
-	f->bytes_to_host += (uint64_t)n;
+	if (s->len)
+		n = tcp_host_write(c, f, &iov, 1, s->len);
+	if (n < 0)
+		return false;
 	if ((uint32_t)n < s->len) {
 		memmove(buf, buf + n, s->len - (uint32_t)n);
 		s->len -= (uint32_t)n;
@@ -900,55 +941,19 @@ static bool tcp_stash_write(struct ctx *c, struct flow *f)
 }
 
 /*
- * Write @len bytes of the sandbox's, in @iovcnt pieces, to the host socket,
- * and account for what it took: rcv_nxt moves that far.
+ * Write @len bytes of the sandbox's, in @iovcnt pieces, to the host socket
+ * (tcp_host_write()), and account for what it took and what it refused.
  * Return: bytes taken, or -1 if the flow was reset.
  */
 static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, size_t iovcnt,
 			   size_t len)
 {
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = iovcnt};
-	struct iovec cut[CTX_HOLD_MAX];
 	size_t taken, i;
 	ssize_t n;
 
-	if (c->host_write_max && len > c->host_write_max && iovcnt <= ARRAY_SIZE(cut)) {
-		/* Test hook: a socket that takes less than it has room for */
-		for (i = 0, taken = c->host_write_max; i < iovcnt && taken; i++) {
-			cut[i] = iov[i];
-			if (cut[i].iov_len > taken)
-				cut[i].iov_len = taken;
-			taken -= cut[i].iov_len;
-		}
-		mh.msg_iov = cut;
-		mh.msg_iovlen = i;
-	}
-
-	/*
-	 * The sandbox's own stack has already decided when to send: Nagle's
-	 * algorithm must not hold our writes back once more. It can only hold
-	 * one back while something small we wrote is unacknowledged, so the
-	 * first write needs no TCP_NODELAY, and a connection of one request
-	 * is a system call cheaper without it.
-	 */
-	if (f->bytes_to_host && !(f->flags & FLOW_F_NODELAY)) {
-		int one = 1;
-
-		setsockopt(f->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		f->flags |= FLOW_F_NODELAY;
-	}
-	n = sendmsg(f->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			log_debug("flow %u: write to host: %s", flow_index(&c->flows, f),
-				  strerror(errno));
-			tcp_reset(c, f);
-			return -1;
-		}
-		n = 0;
-	}
-	f->rcv_nxt += (uint32_t)n;
-	f->bytes_to_host += (uint64_t)n;
+	n = tcp_host_write(c, f, iov, iovcnt, len);
+	if (n < 0)
+		return -1;
 	tcp_dropped_check(f);
 	/*
 	 * What is left of the window. The sandbox may have sent a little past
@@ -963,10 +968,11 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 	if ((size_t)n < len) {
 		/*
 		 * The window promised more than the socket took (memory
-		 * pressure): the sandbox must send the rest again. The window
-		 * ends where its data does (tcp_dropped()), and once the socket
-		 * has room, duplicate ACKs ask for the rest (tcp_sock_event())
-		 * rather than leave the sandbox to its retransmission timeout.
+		 * pressure). The rest is kept if a slot is free (tcp_stash());
+		 * if not, the sandbox must send it again: the window ends where
+		 * its data does (tcp_dropped()), and once the socket has room,
+		 * duplicate ACKs ask for the rest (tcp_sock_event()) rather than
+		 * leave the sandbox to its retransmission timeout.
 		 */
 		c->stats.partial_writes++;
 		f->flags |= FLOW_F_REFUSED;
@@ -1164,7 +1170,7 @@ int tcp_connect_sock(struct ctx *c, struct flow *f, const struct sockaddr *sa, s
 	struct epoll_event ev;
 	int s;
 
-	/* TCP_NODELAY comes with the second write (tcp_to_host()). */
+	/* TCP_NODELAY comes with the second write (tcp_host_write()). */
 	s = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;

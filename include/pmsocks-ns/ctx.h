@@ -48,7 +48,6 @@ struct ctx_ack_later {
  */
 #define CTX_STASH_MAX 4
 struct ctx_stash {
-	uint32_t flow;
 	uint32_t len;
 	uint16_t segs; /* how many segments it came in */
 	bool used;
