@@ -208,16 +208,16 @@ static void main_stats(const struct ctx *c)
 		malformed += s->drops[i];
 	log_debug("stats: tun %llu in, %llu out; flows %llu opened, %llu denied, %llu refused, "
 		  "%llu unreachable, %llu timed out, %llu reset, %llu table full; "
-		  "%llu retransmits, %llu fast; %llu partial writes (%llu kept); %llu malformed, "
-		  "%llu not TCP",
+		  "%llu retransmits, %llu fast; %llu partial writes (%llu kept), "
+		  "%llu out of order; %llu malformed, %llu not TCP",
 		  (unsigned long long)s->tun_packets_in, (unsigned long long)s->tun_packets_out,
 		  (unsigned long long)s->flows_opened, (unsigned long long)s->flows_denied,
 		  (unsigned long long)s->flows_refused, (unsigned long long)s->flows_unreachable,
 		  (unsigned long long)s->flows_timed_out, (unsigned long long)s->flows_reset,
 		  (unsigned long long)s->flows_table_full, (unsigned long long)s->retransmits,
 		  (unsigned long long)s->fast_retransmits, (unsigned long long)s->partial_writes,
-		  (unsigned long long)s->kept_writes, (unsigned long long)malformed,
-		  (unsigned long long)s->not_tcp);
+		  (unsigned long long)s->kept_writes, (unsigned long long)s->out_of_order,
+		  (unsigned long long)malformed, (unsigned long long)s->not_tcp);
 }
 
 int main(int argc, char **argv)

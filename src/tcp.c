@@ -204,6 +204,8 @@ static uint32_t tcp_window_limit(const struct ctx *c, const struct flow *f, uint
  * all it has sent is taken, the window ends where that does: it can resend,
  * but sends nothing new. The right edge moves left then, which a sender has
  * to cope with (RFC 9293 MUST-34): what lies beyond would be dropped anyway.
+ * Linux applies the smaller window with the first ACK that advances (that of
+ * the first segment resent), not with duplicates.
  * Not to zero, though (unless the socket has just refused, tcp_window_field()):
  * a zero window is never a duplicate ACK to Linux, and it takes three of
  * those to resend at once.
@@ -1070,21 +1072,21 @@ static void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet 
 	}
 	if (seq_lt(f->rcv_nxt, seq)) {
 		/*
-		 * A hole before this segment: drop it, and send a duplicate ACK
-		 * for fast retransmit. The first one moves the window's edge
-		 * (tcp_dropped()), which makes it a window update, not a
-		 * duplicate: one more then.
+		 * A hole before this segment: drop it, and send one duplicate
+		 * ACK for fast retransmit (RFC 5681 4.2). The first one may
+		 * carry a smaller window (tcp_dropped()), but Linux applies a
+		 * window that shrinks only with an ACK that advances
+		 * (tcp_may_update_window()): until then it is a duplicate
+		 * like the others. One more would be one more than the
+		 * segments out, which Linux takes for reordering and then
+		 * waits for more duplicates the next time.
 		 * Not while the socket has no room: the segment resent would
 		 * be refused, and asking comes with room (tcp_sock_event()).
 		 */
-		bool first = !(f->flags & FLOW_F_DROPPED);
-
+		c->stats.out_of_order++;
 		tcp_dropped(f, seq + (uint32_t)len + fin, 1);
-		if (!(f->flags & FLOW_F_REFUSED)) {
-			if (first)
-				tcp_send_ctl(c, f, PACKET_TCP_ACK);
+		if (!(f->flags & FLOW_F_REFUSED))
 			tcp_send_ctl(c, f, PACKET_TCP_ACK);
-		}
 		return;
 	}
 	skip = f->rcv_nxt - seq;

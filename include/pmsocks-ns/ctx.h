@@ -31,6 +31,7 @@ struct ctx_stats {
 	uint64_t flows_timed_out, flows_table_full, flows_reset;
 	uint64_t resets_sent, icmp_sent;
 	uint64_t retransmits, fast_retransmits, partial_writes, kept_writes;
+	uint64_t out_of_order; /* segments from the sandbox after a hole, dropped */
 };
 
 #define CTX_HOLD_MAX 8 /* segments held for one write, in as many tun frames */

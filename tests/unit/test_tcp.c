@@ -794,25 +794,21 @@ Test(tcp, out_of_order_and_duplicate_segments)
 {
 	uint8_t data[300];
 	uint32_t base;
-	uint16_t win_field;
 	struct packet *p;
 
 	connect_flow(100, 7);
 	fill(data, sizeof(data), 3);
 	base = sb.seq;
 	/*
-	 * The second 100 bytes before the first: dropped. Until they are back,
-	 * the window ends where the sandbox's data does: an update, and a
-	 * duplicate ACK at base follows with the same window.
+	 * The second 100 bytes before the first: dropped, and one duplicate
+	 * ACK at base, no more: the sandbox has one segment out of order.
+	 * Until the first 100 are back, the window ends where the sandbox's
+	 * data does.
 	 */
 	sandbox_send(PACKET_TCP_ACK, base + 100, data + 100, 100, -1, 0);
 	p = next_out(200);
 	cr_assert_eq(p->ack, base);
 	window_ends_at(p, base + 200);
-	win_field = p->window;
-	p = next_out(0);
-	cr_assert_eq(p->ack, base);
-	cr_assert_eq(p->window, win_field, "a duplicate, not another window update");
 	no_more_out(20);
 	server_expect_nothing();
 	/* The first 100: taken; the second 100 may come again, nothing new yet. */
@@ -835,8 +831,9 @@ Test(tcp, out_of_order_and_duplicate_segments)
 
 /*
  * Lost between the sandbox and us (a full tun queue, say): the three segments
- * after the hole get a window update and three duplicate ACKs with one
- * window, so the sandbox resends at once. Until the hole is filled, each
+ * after the hole get three duplicate ACKs with one window, so the sandbox
+ * resends at once, and no fourth, which Linux would count as reordering
+ * (more duplicates than segments out). Until the hole is filled, each
  * window leaves room to resend what it has sent and none for anything new,
  * which would be dropped too and come back only after a timeout.
  */
@@ -854,12 +851,12 @@ Test(tcp, a_hole_gets_three_duplicate_acks_and_no_room_for_new_data)
 	for (i = 1; i < 4; i++)
 		sandbox_send(PACKET_TCP_ACK, base + 1000 * (uint32_t)i, data + 1000 * i, 1000, -1,
 			     0);
-	p = next_out(200);
-	cr_assert_eq(p->ack, base);
-	window_ends_at(p, base + 2000);
-	win_field = p->window;
 	for (i = 0; i < 3; i++) {
-		p = next_out(0);
+		p = next_out(i ? 0 : 200);
+		if (!i) {
+			window_ends_at(p, base + 2000);
+			win_field = p->window;
+		}
 		cr_assert_eq(p->ack, base, "duplicate ACK %d", i + 1);
 		cr_assert_eq(p->window, win_field, "duplicate ACK %d has the same window", i + 1);
 	}
