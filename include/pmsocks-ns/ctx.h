@@ -45,7 +45,7 @@ struct ctx_ack_later {
 
 /*
  * Data of one flow that the host socket refused, kept until the socket has
- * room (tcp_stash()); its bytes are in a buffer of tcp.c.
+ * room (tcp_stash()); its bytes are in a buffer of tcp_data.c.
  */
 #define CTX_STASH_MAX 4
 struct ctx_stash {
