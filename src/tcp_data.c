@@ -168,7 +168,7 @@ static uint16_t tcp_window_field(const struct ctx *c, struct flow *f, uint32_t *
 		 * A zero window also never counts as a duplicate ACK (Linux
 		 * takes it as a window update), so these ACKs cannot make the
 		 * sandbox think segments came out of order. Room comes with
-		 * EPOLLOUT (tcp_sock_event()).
+		 * EPOLLOUT (tcp_sock_room()).
 		 */
 		*low = true;
 		*window_out = 0;
@@ -767,6 +767,14 @@ static void tcp_stash_more(struct ctx *c, struct flow *f, const struct packet *p
 	s->fin = fin;
 }
 
+/* The sandbox's FIN, all data before it written: half-close the host socket. */
+static void tcp_fin_to_host(struct flow *f)
+{
+	shutdown(f->sock, SHUT_WR);
+	f->rcv_nxt++;
+	f->flags |= FLOW_F_SANDBOX_FIN;
+}
+
 /*
  * tcp_stash_write() - The socket has room: write what was kept, and the FIN
  * that came after it. Return: false if the flow was reset
@@ -787,11 +795,8 @@ static bool tcp_stash_write(struct ctx *c, struct flow *f)
 		s->len -= (uint32_t)n;
 		return true;
 	}
-	if (s->fin) {
-		shutdown(f->sock, SHUT_WR);
-		f->rcv_nxt++;
-		f->flags |= FLOW_F_SANDBOX_FIN;
-	}
+	if (s->fin)
+		tcp_fin_to_host(f);
 	tcp_stash_release(c, f);
 	tcp_dropped_check(f);
 	return true;
@@ -828,7 +833,7 @@ static ssize_t tcp_to_host(struct ctx *c, struct flow *f, struct iovec *iov, siz
 		 * pressure). The rest is kept if a slot is free (tcp_stash());
 		 * if not, the sandbox must send it again: the window ends where
 		 * its data does (tcp_dropped()), and once the socket has room,
-		 * duplicate ACKs ask for the rest (tcp_sock_event()) rather than
+		 * duplicate ACKs ask for the rest (tcp_sock_room()) rather than
 		 * leave the sandbox to its retransmission timeout.
 		 */
 		c->stats.partial_writes++;
@@ -954,7 +959,7 @@ void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet *p)
 		 * segments out, which Linux takes for reordering and then
 		 * waits for more duplicates the next time.
 		 * Not while the socket has no room: the segment resent would
-		 * be refused, and asking comes with room (tcp_sock_event()).
+		 * be refused, and asking comes with room (tcp_sock_room()).
 		 */
 		c->stats.out_of_order++;
 		tcp_dropped(f, seq + (uint32_t)len + fin, 1);
@@ -987,9 +992,7 @@ void tcp_sandbox_data(struct ctx *c, struct flow *f, const struct packet *p)
 		}
 	}
 	if (fin) {
-		shutdown(f->sock, SHUT_WR);
-		f->rcv_nxt++;
-		f->flags |= FLOW_F_SANDBOX_FIN;
+		tcp_fin_to_host(f);
 		tcp_dropped_check(f);
 	}
 	if (f->rcv_nxt == p->seq + (uint32_t)p->payload_len + (uint32_t)fin)

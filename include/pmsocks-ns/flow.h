@@ -89,7 +89,7 @@ struct rule;
 #define FLOW_F_ACK_LATER   0x100  /* an ACK is due, but may ride on a reply (tcp_queue_ack_later) */
 #define FLOW_F_PEEK_OFF	   0x200  /* SO_PEEK_OFF is on for the socket (tcp_peek) */
 #define FLOW_F_NODELAY	   0x400  /* TCP_NODELAY is on for the socket (tcp_to_host) */
-#define FLOW_F_REFUSED	   0x800  /* the socket refused data: ask for it again (tcp_sock_event) */
+#define FLOW_F_REFUSED	   0x800  /* the socket refused data: ask for it again (tcp_sock_room) */
 #define FLOW_F_DROPPED	   0x1000 /* sandbox data up to dropped_high was dropped (tcp_dropped) */
 #define FLOW_F_STASHED	   0x2000 /* refused data waits in c->stash[stash] (tcp_stash) */
 
