@@ -755,6 +755,8 @@ static void tcp_stash_more(struct ctx *c, struct flow *f, const struct packet *p
 	if (seq_lt(end, seq) || s->len + (len - (end - seq)) > TCP_STASH_SIZE) {
 		unsigned int segs = s->segs;
 
+		if (seq_lt(end, seq))
+			c->stats.out_of_order++; /* after a hole, as in tcp_sandbox_data() */
 		tcp_stash_release(c, f);
 		tcp_dropped(f, end, segs);
 		tcp_dropped(f, seq + (uint32_t)len + fin, 1);
